@@ -1,0 +1,58 @@
+"""Darknet's activations (``activations.h``), forward and gradient, in float32.
+
+The gradient takes the activation's *output*, as Darknet's ``gradient_array`` does.
+"""
+import numpy as np
+
+F = np.float32
+
+
+def _logistic(x):
+    return F(1) / (F(1) + np.exp(-x))
+
+
+FORWARD = {
+    "logistic": _logistic,
+    "loggy": lambda x: F(2) / (F(1) + np.exp(-x)) - F(1),
+    "relu": lambda x: x * (x > 0),
+    "elu": lambda x: (x >= 0) * x + (x < 0) * (np.exp(x) - F(1)),
+    "selu": lambda x: (x >= 0) * F(1.0507) * x + (x < 0) * F(1.0507) * F(1.6732) * (np.exp(x) - F(1)),
+    "relie": lambda x: np.where(x > 0, x, F(.01) * x),
+    "ramp": lambda x: x * (x > 0) + F(.1) * x,
+    "leaky": lambda x: np.where(x > 0, x, F(.1) * x),
+    "tanh": lambda x: (np.exp(F(2) * x) - F(1)) / (np.exp(F(2) * x) + F(1)),
+    "plse": lambda x: np.where(x < -4, F(.01) * (x + F(4)),
+                               np.where(x > 4, F(.01) * (x - F(4)) + F(1), F(.125) * x + F(.5))),
+    "stair": lambda x: np.where(np.floor(x) % 2 == 0, np.floor(x / F(2)),
+                                (x - np.floor(x)) + np.floor(x / F(2))),
+    "hardtan": lambda x: np.clip(x, F(-1), F(1)),
+    "lhtan": lambda x: np.where(x < 0, F(.001) * x, np.where(x > 1, F(.001) * (x - F(1)) + F(1), x)),
+    "linear": lambda x: x,
+}
+
+GRADIENT = {
+    "logistic": lambda y: (F(1) - y) * y,
+    "loggy": lambda y: F(2) * (F(1) - (y + F(1)) / F(2)) * ((y + F(1)) / F(2)),
+    "relu": lambda y: (y > 0).astype(F),
+    "elu": lambda y: (y >= 0) + (y < 0) * (y + F(1)),
+    "selu": lambda y: (y >= 0) * F(1.0507) + (y < 0) * (y + F(1.0507) * F(1.6732)),
+    "relie": lambda y: np.where(y > 0, F(1), F(.01)),
+    "ramp": lambda y: (y > 0) + F(.1),
+    "leaky": lambda y: np.where(y > 0, F(1), F(.1)),
+    "tanh": lambda y: F(1) - y * y,
+    "plse": lambda y: np.where((y < 0) | (y > 1), F(.01), F(.125)),
+    "stair": lambda y: np.where(np.floor(y) == y, F(0), F(1)),
+    "hardtan": lambda y: ((y > -1) & (y < 1)).astype(F),
+    "lhtan": lambda y: np.where((y > 0) & (y < 1), F(1), F(.001)),
+    "linear": lambda y: np.ones_like(y),
+}
+
+NAMES = tuple(FORWARD)
+
+
+def activate(x, name):
+    return FORWARD[name](x).astype(F, copy=False)
+
+
+def gradient(y, name):
+    return np.asarray(GRADIENT[name](y), dtype=F)

@@ -1,0 +1,20 @@
+"""[avgpool] / [avg]: global average over each channel (darknet: avgpool_layer.c)."""
+from .base import Layer
+
+
+class Avgpool(Layer):
+    kind = "avgpool"
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.out_shape = (self.in_shape[0], 1, 1)
+
+    def summary(self):
+        c, h, w = self.in_shape
+        return f"avg                     {w:4d} x{h:4d} x{c:4d}   ->  {c:4d}"
+
+    def forward(self, inputs, state):
+        x = inputs[0]
+        n, c, h, w = x.shape
+        # darknet sums the h*w cells then divides
+        return (x.reshape(n, c, h * w).sum(axis=2) / (h * w)).reshape(n, c, 1, 1)

@@ -1,0 +1,113 @@
+"""[convolutional] / [conv] (darknet: convolutional_layer.c, batchnorm via blas.c)."""
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from . import activations
+from .base import Layer, check_positive
+
+F = np.float32
+BN_EPSILON = F(.000001)    # darknet normalize_cpu: (x - mean) / (sqrt(var) + .000001f)
+
+
+def conv_output_size(size_in, size, stride, padding):
+    # darknet: convolutional_out_width = (w + 2*pad - size) / stride + 1
+    return (size_in + 2 * padding - size) // stride + 1
+
+
+def im2col(x, size, stride, padding):
+    """[N, C, H, W] -> [N, C*size*size, out_h*out_w], rows in darknet's im2col order (c, ky, kx)."""
+    n, c, h, w = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    win = sliding_window_view(xp, (size, size), axis=(2, 3))[:, :, ::stride, ::stride]
+    out_h, out_w = win.shape[2], win.shape[3]
+    return win.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * size * size, out_h * out_w), out_h, out_w
+
+
+def batchnorm_inference(x, scales, mean, variance):
+    """Per-channel BN with the rolling statistics, darknet's epsilon placement and order:
+    normalize_cpu, then scale_bias (the bias is added by the caller)."""
+    shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
+    x = (x - mean.reshape(shape)) / (np.sqrt(variance).reshape(shape) + BN_EPSILON)
+    return x * scales.reshape(shape)
+
+
+class Convolutional(Layer):
+    kind = "convolutional"
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        s = ctx.section
+        c, h, w = self.in_shape
+        self.filters = check_positive(s, "filters", s.int("filters", 1), 1 << 17)
+        self.size = check_positive(s, "size", s.int("size", 1), 1 << 10)
+        self.stride = check_positive(s, "stride", s.int("stride", 1), 1 << 10)
+        pad = s.int("pad", 0)
+        self.padding = s.int("padding", 0)
+        if pad:
+            self.padding = self.size // 2      # darknet: pad=1 means size/2
+        if self.padding < 0:
+            s.fail(f"'padding' must not be negative, got {self.padding}", "padding")
+        self.groups = check_positive(s, "groups", s.int("groups", 1), 1 << 17)
+        self.activation = s.str("activation", "logistic")
+        if self.activation not in activations.NAMES:
+            s.fail(f"unknown activation '{self.activation}' (one of {', '.join(activations.NAMES)})",
+                   "activation")
+        self.batch_normalize = s.int("batch_normalize", 0)
+        for unsupported in ("binary", "xnor", "flipped", "dot"):
+            if s.int(unsupported, 0):
+                s.fail(f"'{unsupported}' is not supported by darknet_py", unsupported)
+        if c % self.groups or self.filters % self.groups:
+            s.fail(f"groups={self.groups} must divide the input channels ({c}) and filters "
+                   f"({self.filters})", "groups")
+        out_h = conv_output_size(h, self.size, self.stride, self.padding)
+        out_w = conv_output_size(w, self.size, self.stride, self.padding)
+        if out_h <= 0 or out_w <= 0:
+            s.fail(f"a {self.size}x{self.size} window with padding {self.padding} does not fit "
+                   f"the {w}x{h} input")
+        self.out_shape = (self.filters, out_h, out_w)
+
+    def param_shapes(self):
+        c = self.in_shape[0]
+        shapes = [("biases", (self.filters,))]
+        if self.batch_normalize:
+            shapes += [("scales", (self.filters,)), ("rolling_mean", (self.filters,)),
+                       ("rolling_variance", (self.filters,))]
+        return shapes + [("weights", (self.filters, c // self.groups, self.size, self.size))]
+
+    def init_params(self, p, rng):
+        # darknet make_convolutional_layer: weights = sqrt(2/(size*size*c/groups)) * rand_normal()
+        fan_in = self.size * self.size * self.in_shape[0] // self.groups
+        p["weights"][...] = rng.standard_normal(p["weights"].shape) * np.sqrt(2.0 / fan_in)
+        if self.batch_normalize:
+            p["scales"][...] = 1
+            p["rolling_variance"][...] = 1   # darknet starts at 0; 1 keeps an untrained net finite
+
+    def summary(self):
+        c, h, w = self.in_shape
+        oc, oh, ow = self.out_shape
+        return (f"conv  {self.filters:5d} {self.size:2d} x{self.size:2d} /{self.stride:2d}  "
+                f"{w:4d} x{h:4d} x{c:4d}   ->  {ow:4d} x{oh:4d} x{oc:4d}  {self.bflops:5.3f} BFLOPs")
+
+    @property
+    def bflops(self):
+        c = self.in_shape[0]
+        _, oh, ow = self.out_shape
+        return 2.0 * self.filters * self.size * self.size * c / self.groups * oh * ow / 1e9
+
+    def convolve(self, x, weights):
+        """The gemm part: im2col, then weights [n, c/g*k*k] @ columns, per group."""
+        n = x.shape[0]
+        g = self.groups
+        cols, oh, ow = im2col(x, self.size, self.stride, self.padding)
+        cols = cols.reshape(n, g, -1, oh * ow)
+        wmat = weights.reshape(g, self.filters // g, -1)
+        out = np.matmul(wmat[None], cols)                  # [n, g, filters/g, oh*ow]
+        return out.reshape(n, self.filters, oh, ow)
+
+    def forward(self, inputs, state):
+        p = self.params
+        x = self.convolve(inputs[0], p["weights"])
+        if self.batch_normalize:
+            x = batchnorm_inference(x, p["scales"], p["rolling_mean"], p["rolling_variance"])
+        x = x + p["biases"].reshape(1, -1, 1, 1)               # darknet: add_bias
+        return activations.activate(x, self.activation)
