@@ -82,14 +82,15 @@ class Section:
                 warn(f"Unused field: '{key} = {value}'")
 
 
-def parse_cfg_text(text, path="<cfg>"):
-    """Parse cfg text into a list of Sections. Errors name ``path`` and the line."""
+def _parse(text, path):
+    """Run the grammar; yield ('header', kind, line) and ('option', key, value, line)."""
     if not text.endswith("\n"):
         text += "\n"
     try:
         tree = _GRAMMAR.parse(text)
     except UnexpectedInput as err:
-        line = text.splitlines()[err.line - 1].strip() if 0 < err.line <= len(text.splitlines()) else ""
+        lines = text.splitlines()
+        line = lines[err.line - 1].strip() if 0 < err.line <= len(lines) else ""
         if line.startswith("[") and not line.endswith("]"):
             reason = f"section header without ']': '{line}'"
         elif isinstance(err, UnexpectedToken) and err.token.type == "_NL" and "=" not in line:
@@ -99,35 +100,61 @@ def parse_cfg_text(text, path="<cfg>"):
         else:
             reason = f"cannot parse '{line}'"
         raise DarknetError(reason, path, err.line) from None
-    sections = []
     for item in tree.children:
         if item.data == "header":
-            kind = "".join(item.children[0].split())
-            sections.append(Section(kind, item.meta.line, str(path)))
+            yield "header", "".join(item.children[0].split()), item.meta.line
             continue
         key = str(item.children[0])
-        line = item.meta.line
         if len(item.children) < 2:
-            raise DarknetError(f"option '{key}' has no value", path, line)
+            raise DarknetError(f"option '{key}' has no value", path, item.meta.line)
+        # darknet: strip() removes every whitespace character, inner ones too
+        yield "option", key, "".join(str(item.children[1]).split()), item.meta.line
+
+
+def parse_cfg_text(text, path="<cfg>"):
+    """Parse cfg text into a list of Sections. Errors name ``path`` and the line."""
+    sections = []
+    for kind, *rest in _parse(text, path):
+        if kind == "header":
+            sections.append(Section(rest[0], rest[1], str(path)))
+            continue
+        key, value, line = rest
         if not sections:
             raise DarknetError(f"option '{key}' appears before any [section]", path, line)
-        # darknet: strip() removes every whitespace character, inner ones too
-        value = "".join(str(item.children[1]).split())
         sections[-1].options.setdefault(key, (value, line))
     if not sections:
         raise DarknetError("no [net] section: the file holds no sections", path, 1)
     return sections
 
 
-def read_cfg(path):
-    """Read and parse a cfg file."""
+def parse_options_text(text, path="<data>"):
+    """A sectionless key=value file (darknet read_data_cfg, e.g. voc.data) as one Section."""
+    options = Section("data", 1, str(path))
+    for kind, *rest in _parse(text, path):
+        if kind == "header":
+            raise DarknetError(f"unexpected section [{rest[0]}] in an options file", path, rest[1])
+        key, value, line = rest
+        options.options.setdefault(key, (value, line))
+    return options
+
+
+def _read_text(path):
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as err:
-        raise DarknetError(f"cannot read cfg file: {err.strerror}", path) from None
+        raise DarknetError(f"cannot read file: {err.strerror}", path) from None
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise DarknetError("cfg file is not text (invalid UTF-8)", path, offset=err.start) from None
-    return parse_cfg_text(text, path)
+        raise DarknetError("not a text file (invalid UTF-8)", path, offset=err.start) from None
+
+
+def read_options(path):
+    """Read a .data file."""
+    return parse_options_text(_read_text(path), path)
+
+
+def read_cfg(path):
+    """Read and parse a cfg file."""
+    return parse_cfg_text(_read_text(path), path)

@@ -1,0 +1,228 @@
+"""darknet_py's command line: Darknet's command words over the Python API."""
+import json
+import sys
+import time
+from pathlib import Path
+
+from .errors import DarknetError
+
+USAGE = """usage: darknet_py <function>
+  detector test DATA CFG WEIGHTS [IMAGE] [-thresh .24] [-hier .5] [-nms .45] [-out predictions]
+                [-json FILE] [-backend numpy]
+  detect CFG WEIGHTS [IMAGE]               detector test with the matching cfg/*.data
+  partial CFG WEIGHTS OUT N                the first N layers' weights, seen = 0
+  dump CFG WEIGHTS INPUT OUT.h5 [-backend B]
+  compare A.h5 B.h5 [-rtol 1e-4]
+  init CFG OUT.weights [-seed 0]           untrained weights, Darknet's initialisation
+  summary CFG [-width W -height H]         the layer table
+Add --debug to any command for a traceback on errors."""
+
+
+class Args:
+    """Darknet's find_arg / find_float_arg: flags anywhere, taken out, the rest positional."""
+
+    def __init__(self, argv):
+        self.argv = list(argv)
+
+    def _take(self, flag):
+        if flag in self.argv:
+            i = self.argv.index(flag)
+            if i + 1 >= len(self.argv):
+                raise DarknetError(f"{flag} needs a value")
+            value = self.argv[i + 1]
+            del self.argv[i:i + 2]
+            return value
+        return None
+
+    def float(self, flag, default):
+        value = self._take(flag)
+        try:
+            return default if value is None else float(value)
+        except ValueError:
+            raise DarknetError(f"{flag} needs a number, got '{value}'") from None
+
+    def int(self, flag, default):
+        value = self._take(flag)
+        try:
+            return default if value is None else int(value)
+        except ValueError:
+            raise DarknetError(f"{flag} needs an integer, got '{value}'") from None
+
+    def str(self, flag, default=None):
+        value = self._take(flag)
+        return default if value is None else value
+
+    def flag(self, flag):
+        if flag in self.argv:
+            self.argv.remove(flag)
+            return True
+        return False
+
+    def positional(self, count, usage, optional=0):
+        if not count <= len(self.argv) <= count + optional:
+            raise DarknetError(f"usage: darknet_py {usage}")
+        return self.argv + [None] * (count + optional - len(self.argv))
+
+
+def _load(cfg, weights, backend="numpy", allow_prefix=False):
+    from .network import load_network
+    net = load_network(cfg, None, backend=backend)
+    net.print_summary()
+    if weights:
+        print(f"Loading weights from {weights}...", end="", file=sys.stderr, flush=True)
+        net.load_weights(weights, allow_prefix=allow_prefix)
+        print("Done!", file=sys.stderr)
+    return net
+
+
+def test_detector(datacfg, cfg, weights, filename, thresh, hier_thresh, nms, outfile,
+                  json_path, backend):
+    from .data.datafile import DataConfig
+    from .data.image import load_image, save_image
+    from .detection.detector import detect, json_objects, region_layer
+    from .detection.draw import draw_detections
+
+    names = DataConfig(datacfg).names()
+    net = _load(cfg, weights, backend)
+    classes = region_layer(net).classes
+    if len(names) < classes:
+        raise DarknetError(f"names file lists {len(names)} names for {classes} classes", datacfg)
+    frames = []
+    while True:
+        if filename:
+            path = filename
+        else:
+            print("Enter Image Path: ", end="", flush=True)
+            path = sys.stdin.readline()
+            if not path:
+                break
+            path = path.strip()
+            if not path:
+                continue
+        image = load_image(path)
+        start = time.time()
+        result = detect(net, image, thresh, hier_thresh, nms)
+        print(f"{path}: Predicted in {time.time() - start:f} seconds.")
+        for line in draw_detections(image, result.dets, result.order, thresh, names):
+            print(line)
+        saved = save_image(image, outfile or "predictions")
+        print(f"Saved {saved}", file=sys.stderr)
+        frames.append({"frame_id": len(frames) + 1, "filename": path,
+                       "objects": json_objects(result, names, thresh)})
+        if filename:
+            break
+    if json_path:
+        from .weights import atomic_write
+        text = json.dumps(frames, indent=1).encode()
+        atomic_write(json_path, lambda f: f.write(text))
+
+
+def default_data_for(cfg):
+    """darknet detect uses cfg/coco.data; darknet_py picks the .data whose classes match."""
+    from .cfg import read_cfg
+    classes = None
+    for section in read_cfg(cfg):
+        if section.kind == "region":
+            classes = section.int("classes", 20)
+    by_classes = {20: "voc.data", 80: "coco.data", 9418: "combine9k.data"}
+    name = by_classes.get(classes, "coco.data")
+    for folder in (Path(cfg).parent, Path("cfg"), Path(__file__).resolve().parent.parent / "cfg"):
+        if (folder / name).is_file():
+            return str(folder / name)
+    raise DarknetError(f"no {name} found for a {classes}-class network: use detector test DATA ...",
+                       cfg)
+
+
+def run(argv):
+    args = Args(argv)
+    if not args.argv or args.argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    word = args.argv.pop(0)
+    if word == "detector":
+        if not args.argv:
+            raise DarknetError("usage: darknet_py detector [test] DATA CFG WEIGHTS ...")
+        sub = args.argv.pop(0)
+        if sub != "test":
+            raise DarknetError(f"detector {sub}: not implemented yet (detector test is)")
+        thresh, hier = args.float("-thresh", .24), args.float("-hier", .5)
+        nms, out = args.float("-nms", .45), args.str("-out")
+        json_path, backend = args.str("-json"), args.str("-backend", "numpy")
+        datacfg, cfg, weights, image = args.positional(3, "detector test DATA CFG WEIGHTS [IMAGE]", 1)
+        test_detector(datacfg, cfg, weights, image, thresh, hier, nms, out, json_path, backend)
+    elif word == "detect":
+        thresh, hier = args.float("-thresh", .24), args.float("-hier", .5)
+        nms, out = args.float("-nms", .45), args.str("-out")
+        json_path, backend = args.str("-json"), args.str("-backend", "numpy")
+        cfg, weights, image = args.positional(2, "detect CFG WEIGHTS [IMAGE]", 1)
+        test_detector(default_data_for(cfg), cfg, weights, image, thresh, hier, nms, out,
+                      json_path, backend)
+    elif word == "partial":
+        cfg, weights, out, cutoff = args.positional(4, "partial CFG WEIGHTS OUT N")
+        try:
+            cutoff = int(cutoff)
+        except ValueError:
+            raise DarknetError(f"partial: N must be an integer, got '{cutoff}'") from None
+        net = _load(cfg, weights)
+        net.seen = 0                    # darknet partial loads with clear=1
+        net.save_weights(out, cutoff)
+        print(f"Saving weights to {out}", file=sys.stderr)
+    elif word == "dump":
+        from .dump import dump, load_input
+        backend = args.str("-backend", "numpy")
+        cfg, weights, source, out = args.positional(4, "dump CFG WEIGHTS INPUT OUT.h5")
+        net = _load(cfg, weights, backend)
+        dump(net, net.check_input(load_input(source, net)), out)
+        print(f"Wrote {len(net.layers)} layers to {out}", file=sys.stderr)
+    elif word == "compare":
+        from .dump import compare
+        rtol = args.float("-rtol", 1e-4)
+        a, b = args.positional(2, "compare A.h5 B.h5 [-rtol 1e-4]")
+        rows, first = compare(a, b, rtol)
+        print(f"{'layer':8s} {'max abs err':>12s} {'max rel err':>12s}")
+        for name, err, rel, verdict in rows:
+            print(f"{name:8s} {err:12.4g} {rel:12.4g}  {verdict}")
+        if first:
+            print(f"first divergent layer: {first} (rtol {rtol:g})")
+            return 1
+        print(f"all {len(rows)} layers agree within rtol {rtol:g}")
+    elif word == "init":
+        from .network import Network
+        seed = args.int("-seed", 0)
+        cfg, out = args.positional(2, "init CFG OUT.weights [-seed 0]")
+        net = Network(cfg, seed=seed)
+        net.save_weights(out)
+        print(f"Wrote untrained weights ({net.params.size} floats, seed {seed}) to {out}",
+              file=sys.stderr)
+    elif word == "summary":
+        from .network import Network
+        width, height = args.int("-width", 0), args.int("-height", 0)
+        (cfg,) = args.positional(1, "summary CFG [-width W -height H]")
+        net = Network(cfg)
+        if width or height:
+            net.resize(width or net.width, height or net.height)
+        print(net.summary())
+    else:
+        raise DarknetError(f"unknown command '{word}'\n{USAGE}")
+    return 0
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
+    if debug:
+        argv.remove("--debug")
+    try:
+        return run(argv)
+    except DarknetError as err:
+        if debug:
+            raise
+        print(f"darknet_py: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("darknet_py: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

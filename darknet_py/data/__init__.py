@@ -1,0 +1,1 @@
+"""Images, .data files and (later) datasets."""

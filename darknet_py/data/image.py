@@ -1,0 +1,87 @@
+"""Darknet's image handling (darknet: image.c): decode, resize_image, letterbox_image, save.
+
+Images are float32 [C, H, W] in [0, 1], as Darknet's ``image`` struct holds them.
+"""
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import DarknetError
+from ..weights import atomic_write
+
+F = np.float32
+
+
+def load_image(path):
+    """darknet load_image_color: 3 channels (grey replicated, alpha dropped), byte/255."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            rgb = im.convert("RGB")
+    except FileNotFoundError:
+        raise DarknetError("cannot open image: no such file", path) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise DarknetError(f"cannot decode image: {err}", path) from None
+    data = np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
+    return data.astype(F) / F(255)
+
+
+def resize_image(im, w, h):
+    """darknet resize_image: two bilinear passes with scale (in-1)/(out-1), in float32.
+
+    The last column copies the edge; the vertical pass writes (1-dy)*a, then adds dy*b
+    except on the last row (where Darknet skips it, whatever dy is)."""
+    c, im_h, im_w = im.shape
+    part = np.empty((c, im_h, w), dtype=F)
+    w_scale = F(im_w - 1) / F(w - 1) if w > 1 else F(0)
+    h_scale = F(im_h - 1) / F(h - 1) if h > 1 else F(0)
+    cols = np.arange(w - 1 if im_w > 1 else 0)
+    sx = cols.astype(F) * w_scale
+    ix = sx.astype(np.int64)
+    dx = sx - ix.astype(F)
+    part[:, :, cols] = (F(1) - dx) * im[:, :, ix] + dx * im[:, :, np.minimum(ix + 1, im_w - 1)]
+    part[:, :, len(cols):] = im[:, :, im_w - 1:im_w]
+    rows = np.arange(h)
+    sy = rows.astype(F) * h_scale
+    iy = sy.astype(np.int64)
+    dy = (sy - iy.astype(F))[:, None]
+    out = (F(1) - dy) * part[:, iy, :]
+    if im_h > 1:
+        inner = rows[:-1]
+        out[:, inner, :] += dy[inner] * part[:, iy[inner] + 1, :]
+    return out
+
+
+def letterbox_size(im_w, im_h, w, h):
+    """darknet letterbox_image / correct_region_boxes: the size the image is scaled to."""
+    if F(w) / F(im_w) < F(h) / F(im_h):
+        return w, (im_h * w) // im_w
+    return (im_w * h) // im_h, h
+
+
+def letterbox_image(im, w, h):
+    """darknet letterbox_image: keep the aspect, fill with 0.5, centre with integer offsets."""
+    c, im_h, im_w = im.shape
+    new_w, new_h = letterbox_size(im_w, im_h, w, h)
+    boxed = np.full((c, h, w), F(.5), dtype=F)
+    top, left = (h - new_h) // 2, (w - new_w) // 2
+    boxed[:, top:top + new_h, left:left + new_w] = resize_image(im, new_w, new_h)
+    return boxed
+
+
+def to_uint8(im):
+    """darknet save_image: (unsigned char)(255 * value), i.e. truncation, after clamping."""
+    return (np.clip(im, 0, 1) * F(255)).astype(np.uint8).transpose(1, 2, 0)
+
+
+def save_image(im, path):
+    """Write a [3, H, W] float image as PNG (or by extension), atomically."""
+    path = Path(path)
+    if not path.suffix:
+        path = path.with_suffix(".png")
+    fmt = {".jpg": "JPEG", ".jpeg": "JPEG"}.get(path.suffix.lower(), "PNG")
+    pil = Image.fromarray(to_uint8(im))
+    atomic_write(path, lambda f: pil.save(f, format=fmt))
+    return path

@@ -1,0 +1,54 @@
+"""darknet box.c: box_iou and do_nms_sort, in float32 like Darknet."""
+import numpy as np
+
+F = np.float32
+
+
+def _overlap(x1, w1, x2, w2):
+    left = np.maximum(x1 - w1 / F(2), x2 - w2 / F(2))
+    right = np.minimum(x1 + w1 / F(2), x2 + w2 / F(2))
+    return right - left
+
+
+def box_iou(a, b):
+    """IoU of box a [4] with boxes b [M, 4] (x, y, w, h), darknet's float32 formula."""
+    a = a.astype(F)
+    b = np.atleast_2d(b).astype(F)
+    w = _overlap(a[0], a[2], b[:, 0], b[:, 2])
+    h = _overlap(a[1], a[3], b[:, 1], b[:, 3])
+    inter = np.where((w < 0) | (h < 0), F(0), w * h)
+    union = a[2] * a[3] + b[:, 2] * b[:, 3] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return inter / union
+
+
+def do_nms_sort(dets, nms):
+    """Darknet's do_nms_sort on Detections: zeroes suppressed probs in place.
+
+    Returns the order Darknet leaves the array in (indices into the original order):
+    zero-objectness entries swapped to the end, the rest sorted per class in turn
+    (glibc's qsort is a stable merge sort, so ties keep their order)."""
+    order = np.arange(len(dets))
+    objectness = dets.objectness
+    k = len(order) - 1
+    i = 0
+    while i <= k:                       # darknet swaps each empty entry with the k-th
+        if objectness[order[i]] == 0:
+            order[i], order[k] = order[k], order[i]
+            k -= 1
+        else:
+            i += 1
+    total = k + 1
+    prob, boxes = dets.prob, dets.boxes
+    active = order[:total]
+    for c in np.flatnonzero((prob[active] > 0).any(axis=0)):
+        active = active[np.argsort(-prob[active, c], kind="stable")]
+        for i in range(total):
+            a = active[i]
+            if prob[a, c] == 0:
+                continue
+            rest = active[i + 1:]
+            suppressed = rest[box_iou(boxes[a], boxes[rest]) > F(nms)]
+            prob[suppressed, c] = 0
+    order[:total] = active
+    return order

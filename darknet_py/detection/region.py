@@ -1,0 +1,96 @@
+"""darknet region_layer.c:get_region_detections + correct_region_boxes, and tree.c's walk.
+
+Detection k covers anchor ``k // (h*w)`` and cell ``k % (h*w)``, Darknet's order.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data.image import letterbox_size
+
+F = np.float32
+
+
+@dataclass
+class Detections:
+    boxes: np.ndarray        # [N, 4] x, y, w, h (image-relative unless relative=0)
+    objectness: np.ndarray   # [N] obj where obj > thresh, else 0
+    prob: np.ndarray         # [N, classes]
+
+    def __len__(self):
+        return len(self.objectness)
+
+
+def hierarchy_predictions(p, tree):
+    """darknet tree.c: p[j] *= p[parent[j]] for j ascending (absolute probabilities).
+    ``p`` is [N, classes]; changed in place."""
+    for j in np.flatnonzero(tree.parent >= 0):
+        p[:, j] *= p[:, tree.parent[j]]
+
+
+def hierarchy_top_prediction(p, tree, thresh):
+    """darknet tree.c: walk down from group 0 while the running product stays above thresh."""
+    prob, group = F(1), 0
+    while True:
+        offset, size = tree.group_offset[group], tree.group_size[group]
+        values = p[offset:offset + size]
+        best = int(np.argmax(values))           # the first maximum, like darknet's strict >
+        max_i, max_value = (offset + best, values[best]) if values[best] > 0 else (0, F(0))
+        if prob * max_value > F(thresh):
+            prob = prob * max_value
+            group = tree.child[max_i]
+            if group < 0:
+                return max_i
+        elif group == 0:
+            return max_i
+        else:
+            return tree.parent[tree.group_offset[group]]
+
+
+def correct_region_boxes(boxes, w, h, netw, neth, relative):
+    """Undo the letterbox with Darknet's integer new_w/new_h; boxes [N, 4] float32."""
+    new_w, new_h = letterbox_size(w, h, netw, neth)
+    b = boxes.astype(np.float64)
+    b[:, 0] = (b[:, 0] - (netw - new_w) / 2. / netw) / F(new_w / netw)
+    b[:, 1] = (b[:, 1] - (neth - new_h) / 2. / neth) / F(new_h / neth)
+    b[:, 2] *= F(netw / new_w)
+    b[:, 3] *= F(neth / new_h)
+    if not relative:
+        b *= [w, h, w, h]
+    return b.astype(F)
+
+
+def get_region_detections(layer, output, w, h, netw, neth, thresh, hier_thresh=.5, relative=True):
+    """Decode one image's region output [C, H, W] into Detections (darknet get_network_boxes).
+
+    The output is not changed: the tree products are taken on a copy."""
+    lh, lw = output.shape[1:]
+    cells = lh * lw
+    coords = layer.coords
+    entries = output.reshape(layer.num, coords + 1 + layer.classes, cells)
+    col = np.tile(np.arange(lw), lh).astype(F)
+    row = np.repeat(np.arange(lh), lw).astype(F)
+    anchor_w = layer.biases[0::2].astype(np.float64)[:, None]
+    anchor_h = layer.biases[1::2].astype(np.float64)[:, None]
+    boxes = np.empty((layer.num, cells, 4), dtype=F)
+    # darknet get_region_box: x = (i + x)/w, y = (j + y)/h, w = exp(tw)*anchor_w/w, h likewise
+    boxes[..., 0] = (col + entries[:, 0]) / F(lw)
+    boxes[..., 1] = (row + entries[:, 1]) / F(lh)
+    boxes[..., 2] = np.exp(entries[:, 2].astype(np.float64)) * anchor_w / lw
+    boxes[..., 3] = np.exp(entries[:, 3].astype(np.float64)) * anchor_h / lh
+    boxes = boxes.reshape(-1, 4)
+    scale = entries[:, coords].reshape(-1)
+    objectness = np.where(scale > F(thresh), scale, F(0)).astype(F)
+    classes = entries[:, coords + 1:].transpose(0, 2, 1).reshape(-1, layer.classes)
+    if layer.tree is not None:
+        p = classes.copy()
+        hierarchy_predictions(p, layer.tree)
+        prob = np.zeros_like(p)
+        for k in range(len(p)):
+            j = hierarchy_top_prediction(p[k], layer.tree, hier_thresh)
+            prob[k, j] = objectness[k]
+    else:
+        prob = scale[:, None] * classes
+        prob = np.where((prob > F(thresh)) & (objectness[:, None] > 0), prob, F(0)).astype(F)
+    boxes = correct_region_boxes(boxes, w, h, netw, neth, relative)
+    return Detections(boxes, objectness, prob)
