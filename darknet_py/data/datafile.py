@@ -6,8 +6,10 @@ from ..errors import DarknetError
 
 
 def resolve(name, base_dir):
-    """Darknet opens paths from the working directory; also try beside the .data file."""
-    for candidate in (Path(name), Path(base_dir) / name, Path(base_dir) / Path(name).name):
+    """Darknet opens paths from the working directory; darknet_py also tries beside the
+    .data file and from its parent (Darknet's tree: cfg/voc.data names data/voc.names)."""
+    base = Path(base_dir)
+    for candidate in (Path(name), base / name, base / Path(name).name, base.parent / name):
         if candidate.exists():
             return candidate
     return None

@@ -46,6 +46,8 @@ def draw_label(im, top, left, text, rgb):
     if top - lh >= 0:
         top -= lh
     lh, lw = min(lh, h - top), min(lw, w - left)
+    if lh <= 0 or lw <= 0:
+        return
     for k in range(3):
         im[k, top:top + lh, left:left + lw] = rgb[k] * label[:lh, :lw]
 

@@ -1,0 +1,67 @@
+"""det_* and fwd_*_region: Darknet's get_network_boxes + do_nms_sort, compared through the
+post-NMS probabilities in original index order (the README's parity measure)."""
+import numpy as np
+import pytest
+
+import darknet_py
+from darknet_py.detection import do_nms_sort, get_region_detections
+from conftest import assert_close, golden_cases, golden_weights, open_h5
+
+RTOL = 1e-4
+
+
+def detection_groups(h5):
+    return [name for name in h5 if name.startswith("detections")]
+
+
+def cases_with_detections():
+    found = []
+    for param in golden_cases("det") + golden_cases("fwd"):
+        with open_h5(param.values[0]) as h5:
+            if detection_groups(h5):
+                found.append(param)
+    return found
+
+
+def network_output(h5, net):
+    if "input" in h5:
+        x = h5["input"][()]
+    else:
+        x = (h5["input_u8"][()] / 255.0).astype(np.float32)
+    return net.forward(x[None])[0]
+
+
+@pytest.mark.parametrize("case", cases_with_detections())
+def test_detections_match_darknet(case, in_darknet_cfg_dir):
+    with open_h5(case) as h5:
+        cfg, weights = golden_weights(h5)
+        net = darknet_py.load_network(cfg, weights)
+        output = network_output(h5, net)
+        if "region_output" in h5:
+            assert_close(output, h5["region_output"][()], RTOL, "region output")
+        layer = net.output_layer
+        before = output.copy()
+        for group_name in detection_groups(h5):
+            g = h5[group_name]
+            a = g.attrs
+            dets = get_region_detections(layer, output, int(a["image_w"]), int(a["image_h"]),
+                                         net.width, net.height, float(a["thresh"]),
+                                         float(a["hier_thresh"]), bool(a["relative"]))
+            what = f"{case.stem}/{group_name}"
+            # counts are exact: the same detections pass each threshold
+            assert (dets.objectness > 0).sum() == (g["pre_nms_objectness"][()] > 0).sum(), what
+            assert ((dets.prob > 0) == (g["pre_nms_prob"][()] > 0)).all(), what
+            assert_close(dets.boxes, g["pre_nms_box"][()], RTOL, what + " boxes")
+            assert_close(dets.objectness, g["pre_nms_objectness"][()], RTOL, what + " objectness")
+            assert_close(dets.prob, g["pre_nms_prob"][()], RTOL, what + " pre-NMS prob")
+            order = do_nms_sort(dets, float(a["nms"]))
+            post = g["post_nms_prob"][()]
+            assert ((dets.prob > 0) == (post > 0)).all(), what + ": NMS kept other boxes"
+            assert_close(dets.prob, post, RTOL, what + " post-NMS prob")
+            # the set of rows darknet left at the end (zero objectness) is the same
+            total = int((g["post_nms_sorted_objectness"][()] > 0).sum())
+            assert set(order[:total]) == set(g["post_nms_sorted_orig_index"][()][:total]), what
+            final = np.flatnonzero(post.reshape(-1) > 0)
+            assert len(final) == len(g["final_prob"][()]), what
+        # decoding never changes the network's output (darknet's tree path does, in place)
+        assert np.array_equal(before, output)
