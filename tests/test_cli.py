@@ -1,0 +1,101 @@
+"""The command line, end to end: detector test against Darknet's golden boxes, dump/compare."""
+import json
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+from darknet_py.cli import main
+from conftest import GOLDEN, REPO, golden_cases, golden_weights, open_h5
+
+VOC_NAMES = (REPO / "data" / "voc.names").read_text().split()
+
+
+def darknet_lines(group, names, thresh):
+    """What darknet's draw_detections prints, rebuilt from the golden post-NMS array order."""
+    lines = []
+    for row in range(len(group["post_nms_sorted_orig_index"])):
+        probs = group["post_nms_sorted_prob"][row]
+        lines += [f"{names[j]}: {probs[j] * 100:.0f}%" for j in np.flatnonzero(probs > thresh)]
+    return lines
+
+
+@pytest.mark.parametrize("case", golden_cases("det"))
+def test_detector_test_prints_darknets_boxes(case, tmp_path, capsys, monkeypatch):
+    """On PNG input (decoded exactly like Darknet) the printed boxes are Darknet's, in order."""
+    with open_h5(case) as h5:
+        cfg, weights = golden_weights(h5)
+        with open_h5(GOLDEN / "img_dog_jpg.h5") as img:
+            assert img.attrs["image_sha256"] == h5.attrs["image_sha256"]
+            png = tmp_path / "dog.png"
+            Image.fromarray(img["decoded_u8"][()].transpose(1, 2, 0)).save(png)
+        group = h5["detections_thresh_0.2" if "detections_thresh_0.2" in h5 else "detections_thresh_0.24"]
+        thresh = float(group.attrs["thresh"])
+        monkeypatch.chdir(tmp_path)
+        rc = main(["detector", "test", str(REPO / "cfg" / "voc.data"), str(cfg), str(weights),
+                   str(png), "-thresh", repr(thresh), "-json", "out.json"])
+        assert rc == 0
+        out = capsys.readouterr().out.splitlines()
+        assert out[0].startswith(f"{png}: Predicted in ")
+        expected = darknet_lines(group, VOC_NAMES, thresh)
+        assert expected, "the golden case should draw some boxes"
+        assert out[1:] == expected
+        assert (tmp_path / "predictions.png").is_file()
+        frames = json.loads((tmp_path / "out.json").read_text())
+        assert [f["frame_id"] for f in frames] == [1]
+        objects = frames[0]["objects"]
+        assert len(objects) == len(expected)
+        assert set(objects[0]) == {"class_id", "name", "relative_coordinates", "confidence"}
+        assert set(objects[0]["relative_coordinates"]) == {"center_x", "center_y", "width", "height"}
+
+
+def test_detect_shortcut_and_prompt(tmp_path, capsys, monkeypatch):
+    """darknet detect CFG WEIGHTS: data from cfg/voc.data; without IMAGE it prompts."""
+    cases = golden_cases("det")
+    with open_h5(cases[0].values[0]) as h5:
+        cfg, weights = golden_weights(h5)
+    shutil.copy(cfg, tmp_path / "net.cfg")
+    (tmp_path / "voc.data").write_text(f"classes=20\nnames={REPO / 'data' / 'voc.names'}\n")
+    image = REPO / "data" / "sample.png"
+    monkeypatch.chdir(tmp_path)
+    import io
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{image}\n"))
+    assert main(["detect", "net.cfg", str(weights), "-out", "pic"]) == 0
+    out = capsys.readouterr().out
+    assert "Enter Image Path: " in out and f"{image}: Predicted in" in out
+    assert (tmp_path / "pic.png").is_file()
+
+
+def test_dump_and_compare_against_golden(tmp_path, capsys):
+    """darknet_py dump writes Darknet's layout: its file compares directly with a golden case."""
+    case = golden_cases("fwd")[0].values[0]
+    with open_h5(case) as h5:
+        cfg, weights = golden_weights(h5)
+        x = (h5["input_u8"][()] / 255.0).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    dump = tmp_path / "mine.h5"
+    assert main(["dump", str(cfg), str(weights), str(tmp_path / "x.npy"), str(dump)]) == 0
+    with h5py.File(dump) as f:
+        assert "layers/L000" in f and f["layers/L000"].ndim == 3
+    assert main(["compare", str(case), str(dump), "-rtol", "1e-4"]) == 0
+    assert "agree" in capsys.readouterr().out
+    # a single changed value in one layer is found and named
+    broken = tmp_path / "broken.h5"
+    shutil.copy(dump, broken)
+    with h5py.File(broken, "a") as f:
+        f["layers/L002"][0, 0, 0] += 1.0
+    assert main(["compare", str(case), str(broken)]) == 1
+    assert "first divergent layer: L002" in capsys.readouterr().out
+
+
+def test_init_then_partial(tmp_path):
+    cfg = REPO / "cfg" / "yolov2-tiny-voc.cfg"
+    full = tmp_path / "w.weights"
+    assert main(["init", str(cfg), str(full), "-seed", "3"]) == 0
+    cut = tmp_path / "w.conv.13"
+    assert main(["partial", str(cfg), str(full), str(cut), "13"]) == 0
+    data, whole = cut.read_bytes(), full.read_bytes()
+    assert data[20:] == whole[20:len(data)]
+    assert len(data) < len(whole)
