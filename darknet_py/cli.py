@@ -65,13 +65,16 @@ class Args:
 
 
 def _load(cfg, weights, backend="numpy", allow_prefix=False):
-    from .network import load_network
-    net = load_network(cfg, None, backend=backend)
+    """Build, print Darknet's layer table, then load weights, in Darknet's order."""
+    from .network import Network
+    net = Network(cfg, backend=backend, init=not weights)
     net.print_summary()
     if weights:
         print(f"Loading weights from {weights}...", end="", file=sys.stderr, flush=True)
-        net.load_weights(weights, allow_prefix=allow_prefix)
-        print("Done!", file=sys.stderr)
+        try:
+            net.load_weights(weights, allow_prefix=allow_prefix)
+        finally:
+            print("Done!" if sys.exc_info()[0] is None else "", file=sys.stderr)
     return net
 
 

@@ -71,12 +71,14 @@ class Network:
     >>> out = net.forward(np.zeros((1, 3, 416, 416), np.float32))  # doctest: +SKIP
     """
 
-    def __init__(self, cfg_path, backend="numpy", device=None, seed=0):
+    def __init__(self, cfg_path, backend="numpy", device=None, seed=0, weights=None,
+                 allow_prefix=False, init=True):
         self.cfg_path = str(cfg_path)
         self.sections = read_cfg(cfg_path)
         self.net, self.layers = build_layers(self.sections, self.cfg_path)
         self.backend = get_backend(backend, device)
         self.seen = 0
+        self.header = None
         self.outputs = []
         n_floats = weights_io.layer_boundaries(self.layers)[-1]
         if n_floats > MAX_FLOATS:
@@ -84,9 +86,11 @@ class Network:
                                self.cfg_path)
         self.params = np.zeros(n_floats, dtype=np.float32)
         self._bind_params()
-        rng = np.random.default_rng(seed)
-        for layer in self.layers:
-            layer.init_params(layer.params, rng)
+        self.seed = seed
+        if weights is not None:
+            self.load_weights(weights, allow_prefix)
+        elif init:
+            self.init_params()
 
     def _bind_params(self):
         """Give every layer views into the one buffer, in .weights order (zero copy)."""
@@ -131,10 +135,18 @@ class Network:
         self.outputs = []
 
     # -- weights -------------------------------------------------------------------------
+    def init_params(self, first_layer=0):
+        """Darknet's random initialisation for the layers from ``first_layer`` on."""
+        rng = np.random.default_rng(self.seed)
+        for layer in self.layers[first_layer:]:
+            layer.init_params(layer.params, rng)
+
     def load_weights(self, path, allow_prefix=False):
+        """Read official weights; layers a partial file does not cover are initialised."""
         header, n_layers = weights_io.load_weights(path, self.layers, self.params, allow_prefix)
         self.seen = header.seen
         self.header = header
+        self.init_params(n_layers)
         return n_layers
 
     def save_weights(self, path, cutoff=None):
@@ -185,7 +197,4 @@ def load_network(cfg, weights=None, backend="numpy", device=None, allow_prefix=F
 
     >>> net = load_network("cfg/yolov2-voc.cfg", "yolov2-voc.weights")   # doctest: +SKIP
     """
-    net = Network(cfg, backend=backend, device=device)
-    if weights is not None:
-        net.load_weights(weights, allow_prefix=allow_prefix)
-    return net
+    return Network(cfg, backend=backend, device=device, weights=weights, allow_prefix=allow_prefix)

@@ -52,3 +52,13 @@ def test_batch_gives_the_same_per_image_outputs(case, in_darknet_cfg_dir):
         for i in range(3):
             single = net.forward(batch[i:i + 1])
             np.testing.assert_allclose(out[i:i + 1], single, rtol=1e-5, atol=1e-6)
+
+
+def test_parity_check_can_fail():
+    """The measure used above rejects an error of 1e-3 relative in one value."""
+    expected = np.linspace(-2, 3, 1000).astype(np.float32)
+    actual = expected.copy()
+    assert_close(actual * (1 + 5e-6), expected, RTOL, "float32 noise passes")
+    actual[10] += 3e-3
+    with pytest.raises(AssertionError, match="1 of 1000 values off"):
+        assert_close(actual, expected, RTOL, "one bad value")
