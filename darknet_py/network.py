@@ -17,11 +17,17 @@ MAX_FLOATS = 1 << 32          # 16 GiB of float32 in one tensor is a typo, not a
 
 @dataclass
 class ForwardState:
-    """What a forward pass carries beside the tensors (darknet: network_state)."""
+    """What a pass carries beside the tensors (darknet: network_state): the training flag,
+    the truth, ``seen``, and per layer what its backward needs (x, x_norm, argmax...)."""
     train: bool = False
     truth: object = None
     seen: int = 0
-    extras: dict = field(default_factory=dict)
+    saved: dict = field(default_factory=dict)
+    rng: object = None
+    log: object = print
+
+    def saved_for(self, layer):
+        return self.saved.setdefault(layer.index, {})
 
 
 def build_layers(sections, cfg_path, width=None, height=None):
@@ -85,6 +91,8 @@ class Network:
             raise DarknetError(f"the network has {n_floats} parameters: absurdly large",
                                self.cfg_path)
         self.params = np.zeros(n_floats, dtype=np.float32)
+        self.updates = np.zeros(n_floats, dtype=np.float32)   # darknet's *_updates, same layout
+        self.rng = np.random.default_rng(seed)
         self._bind_params()
         self.seed = seed
         if weights is not None:
@@ -96,10 +104,11 @@ class Network:
         """Give every layer views into the one buffer, in .weights order (zero copy)."""
         offset = 0
         for layer in self.layers:
-            layer.params = {}
+            layer.params, layer.updates = {}, {}
             for name, shape in layer.param_shapes():
                 count = int(np.prod(shape))
                 layer.params[name] = self.params[offset:offset + count].reshape(shape)
+                layer.updates[name] = self.updates[offset:offset + count].reshape(shape)
                 offset += count
 
     # -- shapes ------------------------------------------------------------------------
@@ -171,14 +180,94 @@ class Network:
     def forward(self, x, state=None):
         """Run every layer on float32 ``x`` [N, C, H, W]; return the output layer's output.
 
-        Every layer's output stays in ``self.outputs`` (in Darknet's layout)."""
+        Every layer's output stays in ``self.outputs`` (in Darknet's layout). With a training
+        ``state``, loss layers fill their deltas (``self.deltas``) and costs."""
         x = self.check_input(x)
         state = state or ForwardState(seen=self.seen)
+        self.input = x
         self.outputs = []
+        self.deltas = []
         for layer in self.layers:
             inputs = [x if i < 0 else self.outputs[i] for i in layer.input_layers]
-            self.outputs.append(self.backend.forward_layer(layer, inputs, state))
+            out = self.backend.forward_layer(layer, inputs, state)
+            self.outputs.append(out)
+            if state.train:
+                loss_delta = state.saved_for(layer).get("delta")
+                self.deltas.append(np.zeros_like(out) if loss_delta is None
+                                   else np.array(loss_delta, dtype=np.float32).reshape(out.shape))
         return self.outputs[self.output_layer.index]
+
+    def backward(self, state):
+        """darknet backward_network: layers in reverse, each adding into its inputs' deltas."""
+        for layer in reversed(self.layers):
+            if layer.stopbackward:
+                break
+            inputs = [self.input if i < 0 else self.outputs[i] for i in layer.input_layers]
+            input_deltas = [None if i < 0 else self.deltas[i] for i in layer.input_layers]
+            self.backend.backward_layer(layer, inputs, self.outputs[layer.index],
+                                        self.deltas[layer.index], input_deltas, state)
+
+    def cost(self, state):
+        """darknet calc_network_cost: the mean over the layers that have a cost."""
+        costs = [saved["cost"] for saved in state.saved.values() if "cost" in saved]
+        return float(np.float32(sum(costs) / len(costs))) if costs else 0.0
+
+    @property
+    def batch_num(self):
+        """darknet get_current_batch: seen / (batch * subdivisions)."""
+        return self.seen // (self.net.batch * self.net.subdivisions)
+
+    def learning_rate(self):
+        from .train import current_rate
+        return current_rate(self.net, self.batch_num, self.rng)
+
+    def update(self):
+        """darknet update_network with update_convolutional/connected_layer: momentum SGD,
+        decay scaled by the batch, biases and BN scales without decay."""
+        lr = self.learning_rate()
+        batch = self.net.batch * self.net.subdivisions
+        momentum, decay = np.float32(self.net.momentum), np.float32(self.net.decay)
+        for layer in self.layers:
+            if not layer.params:
+                continue
+            rate = np.float32(lr * layer.learning_rate_scale)
+            p, u = layer.params, layer.updates
+            for name in ("biases", "scales"):
+                if name in p:
+                    p[name] += rate / batch * u[name]
+                    u[name] *= momentum
+            u["weights"] += -decay * batch * p["weights"]
+            p["weights"] += rate / batch * u["weights"]
+            u["weights"] *= momentum
+        return lr
+
+    def train_step(self, x, truth, log=print, before_update=None):
+        """One darknet train_network call: ``x`` holds batch*subdivisions images, run as
+        ``subdivisions`` passes (seen grows before each; forward, loss, backward,
+        gradients accumulated), updating when (seen/batch) % subdivisions == 0.
+        ``truth`` is Darknet's net->truth: [batch, 30, 5] rows (x, y, w, h, class) for a
+        region network, one-hot [batch, classes] for a classifier. ``before_update(net,
+        state)`` sees the accumulated gradients (``net.updates``) before each update.
+        Returns the passes' summed cost divided by the number of images."""
+        x = self.check_input(x)
+        truth = np.asarray(truth, dtype=np.float32)
+        per_pass = self.net.batch
+        if x.shape[0] % per_pass:
+            raise DarknetError(f"train_step got {x.shape[0]} images; the cfg's batch/subdivisions "
+                               f"is {per_pass}", self.cfg_path)
+        total = 0.0
+        for start in range(0, x.shape[0], per_pass):
+            self.seen += per_pass
+            state = ForwardState(train=True, truth=truth[start:start + per_pass], seen=self.seen,
+                                 rng=self.rng, log=log)
+            self.forward(x[start:start + per_pass], state)
+            self.backward(state)
+            total += self.cost(state)
+            if (self.seen // per_pass) % self.net.subdivisions == 0:
+                if before_update:
+                    before_update(self, state)
+                self.update()
+        return float(np.float32(total / x.shape[0]))
 
     # -- reporting --------------------------------------------------------------------------
     def summary(self):

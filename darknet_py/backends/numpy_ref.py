@@ -7,3 +7,6 @@ class NumpyBackend:
 
     def forward_layer(self, layer, inputs, state):
         return np.asarray(layer.forward(inputs, state), dtype=np.float32)
+
+    def backward_layer(self, layer, inputs, output, delta, input_deltas, state):
+        layer.backward(inputs, output, delta, input_deltas, state)

@@ -18,3 +18,9 @@ class Avgpool(Layer):
         n, c, h, w = x.shape
         # darknet sums the h*w cells then divides
         return (x.reshape(n, c, h * w).sum(axis=2) / (h * w)).reshape(n, c, 1, 1)
+
+    def backward(self, inputs, output, delta, input_deltas, state):
+        """darknet backward_avgpool_layer: delta / (h*w) to every cell."""
+        if input_deltas[0] is not None:
+            _, h, w = self.in_shape
+            input_deltas[0] += delta / (h * w)

@@ -31,6 +31,13 @@ class Layer:
         self.input_layers = [ctx.index - 1]   # -1: the network input
         self.out_shape = self.in_shape
         self.params = {}
+        self.updates = {}       # accumulated gradients, same names and layout as params
+        s = ctx.section
+        # darknet parse_network_cfg reads these for every layer
+        self.stopbackward = s.int("stopbackward", 0)
+        self.learning_rate_scale = s.float("learning_rate", 1)
+        for ignored in ("dontload", "dontloadscales", "dontsave", "numload", "smooth"):
+            s.str(ignored)
 
     # -- shapes ---------------------------------------------------------------
     @property
@@ -64,8 +71,16 @@ class Layer:
 
     # -- reference math (the NumPy backend) ------------------------------------------
     def forward(self, inputs, state):
-        """inputs: list of arrays, one per ``input_layers`` entry; returns the output."""
+        """inputs: list of arrays, one per ``input_layers`` entry; returns the output.
+        In training (``state.train``) a layer keeps what its backward needs in
+        ``state.saved_for(self)``; loss layers write their delta and cost there too."""
         raise NotImplementedError
+
+    def backward(self, inputs, output, delta, input_deltas, state):
+        """Darknet's backward: ``delta`` is this layer's delta (the negative gradient of the
+        loss w.r.t. its output); add (or, where Darknet does, write) into ``input_deltas``
+        (None for the network input), and add parameter gradients into ``self.updates``."""
+        raise NotImplementedError(f"[{self.kind}] has no backward pass")
 
 
 def check_positive(section, key, value, limit=1 << 20):

@@ -1,9 +1,8 @@
 """[connected] / [conn] (darknet: connected_layer.c). Its BN parameters follow its weights."""
 import numpy as np
 
-from . import activations
+from . import activations, batchnorm
 from .base import Layer, check_positive
-from .convolutional import batchnorm_inference
 
 
 class Connected(Layer):
@@ -46,6 +45,21 @@ class Connected(Layer):
     def forward(self, inputs, state):
         p = self.params
         x = inputs[0].reshape(inputs[0].shape[0], -1) @ p["weights"].T
-        if self.batch_normalize:
-            x = batchnorm_inference(x, p["scales"], p["rolling_mean"], p["rolling_variance"])
+        if self.batch_normalize and state.train:
+            x = batchnorm.forward_train(x, p, state.saved_for(self))
+        elif self.batch_normalize:
+            x = batchnorm.forward_inference(x, p["scales"], p["rolling_mean"], p["rolling_variance"])
         return activations.activate(x + p["biases"], self.activation)
+
+    def backward(self, inputs, output, delta, input_deltas, state):
+        """darknet backward_connected_layer: the input delta is added (gemm beta 1)."""
+        p, u = self.params, self.updates
+        delta *= activations.gradient(output, self.activation)
+        if self.batch_normalize:
+            batchnorm.backward(delta, p, u, state.saved_for(self))
+        else:
+            u["biases"] += delta.sum(axis=0, dtype=np.float64).astype(np.float32)
+        x = inputs[0].reshape(inputs[0].shape[0], -1)
+        u["weights"] += delta.T @ x
+        if input_deltas[0] is not None:
+            input_deltas[0] += (delta @ p["weights"]).reshape(input_deltas[0].shape)

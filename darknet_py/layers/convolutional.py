@@ -2,11 +2,10 @@
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from . import activations
+from . import activations, batchnorm
 from .base import Layer, check_positive
 
 F = np.float32
-BN_EPSILON = F(.000001)    # darknet normalize_cpu: (x - mean) / (sqrt(var) + .000001f)
 
 
 def conv_output_size(size_in, size, stride, padding):
@@ -23,12 +22,17 @@ def im2col(x, size, stride, padding):
     return win.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * size * size, out_h * out_w), out_h, out_w
 
 
-def batchnorm_inference(x, scales, mean, variance):
-    """Per-channel BN with the rolling statistics, darknet's epsilon placement and order:
-    normalize_cpu, then scale_bias (the bias is added by the caller)."""
-    shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
-    x = (x - mean.reshape(shape)) / (np.sqrt(variance).reshape(shape) + BN_EPSILON)
-    return x * scales.reshape(shape)
+def col2im(cols, shape, size, stride, padding):
+    """darknet col2im_cpu: add each column entry back onto the input cell it came from."""
+    n, c, h, w = shape
+    out_h = conv_output_size(h, size, stride, padding)
+    out_w = conv_output_size(w, size, stride, padding)
+    cols = cols.reshape(n, c, size, size, out_h, out_w)
+    xp = np.zeros((n, c, h + 2 * padding + stride, w + 2 * padding + stride), dtype=F)
+    for ky in range(size):
+        for kx in range(size):
+            xp[:, :, ky:ky + stride * out_h:stride, kx:kx + stride * out_w:stride] += cols[:, :, ky, kx]
+    return xp[:, :, padding:padding + h, padding:padding + w]
 
 
 class Convolutional(Layer):
@@ -107,7 +111,35 @@ class Convolutional(Layer):
     def forward(self, inputs, state):
         p = self.params
         x = self.convolve(inputs[0], p["weights"])
-        if self.batch_normalize:
-            x = batchnorm_inference(x, p["scales"], p["rolling_mean"], p["rolling_variance"])
+        if self.batch_normalize and state.train:
+            x = batchnorm.forward_train(x, p, state.saved_for(self))
+        elif self.batch_normalize:
+            x = batchnorm.forward_inference(x, p["scales"], p["rolling_mean"], p["rolling_variance"])
         x = x + p["biases"].reshape(1, -1, 1, 1)               # darknet: add_bias
         return activations.activate(x, self.activation)
+
+    def backward(self, inputs, output, delta, input_deltas, state):
+        """darknet backward_convolutional_layer. ``delta`` ends as the delta w.r.t. the
+        raw conv output, as Darknet leaves l.delta."""
+        p, u = self.params, self.updates
+        delta *= activations.gradient(output, self.activation)
+        if self.batch_normalize:
+            batchnorm.backward(delta, p, u, state.saved_for(self))
+        else:
+            u["biases"] += delta.sum(axis=(0, 2, 3), dtype=np.float64).astype(F)
+        x = inputs[0]
+        n, g = x.shape[0], self.groups
+        cols, oh, ow = im2col(x, self.size, self.stride, self.padding)
+        cols = cols.reshape(n, g, -1, oh * ow)
+        d = delta.reshape(n, g, self.filters // g, oh * ow)
+        # weight_updates += delta @ columns^T, summed over the batch
+        u["weights"] += np.einsum("bgmk,bgnk->gmn", d, cols, optimize=True).reshape(u["weights"].shape)
+        if input_deltas[0] is None:
+            return
+        wmat = p["weights"].reshape(g, self.filters // g, -1)
+        dcols = np.matmul(wmat.transpose(0, 2, 1)[None], d).reshape(n, -1, oh * ow)
+        if self.size == 1:
+            # darknet: for 1x1 the gemm writes the input delta with beta 0 (overwrites)
+            input_deltas[0][...] = col2im(dcols, x.shape, 1, self.stride, self.padding)
+        else:
+            input_deltas[0] += col2im(dcols, x.shape, self.size, self.stride, self.padding)

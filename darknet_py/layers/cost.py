@@ -28,4 +28,27 @@ class Cost(Layer):
     def forward(self, inputs, state):
         # darknet: forward_cost_layer returns at once without truth, leaving its
         # (zeroed) output alone; network_output skips cost layers.
-        return np.zeros((inputs[0].shape[0], self.inputs), dtype=np.float32)
+        n = inputs[0].shape[0]
+        if state.truth is None:
+            return np.zeros((n, self.inputs), dtype=np.float32)
+        pred = inputs[0].reshape(n, -1)
+        diff = np.asarray(state.truth, dtype=np.float32).reshape(pred.shape) - pred
+        if self.cost_type == "L1":                        # darknet l1_cpu
+            error, delta = np.abs(diff), np.sign(diff).astype(np.float32)
+        elif self.cost_type == "smooth":                  # darknet smooth_l1_cpu
+            small = np.abs(diff) < 1
+            error = np.where(small, diff * diff, 2 * np.abs(diff) - 1)
+            delta = np.where(small, diff, np.sign(diff)).astype(np.float32)
+        elif self.cost_type == "sse":                     # darknet l2_cpu
+            error, delta = diff * diff, diff
+        else:
+            raise NotImplementedError(f"cost type {self.cost_type} in training")
+        saved = state.saved_for(self)
+        saved["delta"] = delta
+        saved["cost"] = float(error.sum(dtype=np.float64))
+        return error.astype(np.float32)
+
+    def backward(self, inputs, output, delta, input_deltas, state):
+        """darknet backward_cost_layer: scale * delta added to the input's delta."""
+        if input_deltas[0] is not None:
+            input_deltas[0] += np.float32(self.scale) * delta.reshape(input_deltas[0].shape)

@@ -45,4 +45,22 @@ class Maxpool(Layer):
         return win.reshape(*win.shape[:4], -1)
 
     def forward(self, inputs, state):
-        return self.windows(inputs[0]).max(axis=-1)
+        windows = self.windows(inputs[0])
+        if state.train:
+            # darknet keeps the index of the first maximum of each window (strict >)
+            state.saved_for(self)["argmax"] = windows.argmax(axis=-1)
+        return windows.max(axis=-1)
+
+    def backward(self, inputs, output, delta, input_deltas, state):
+        """darknet backward_maxpool_layer: each delta goes to its window's maximum."""
+        if input_deltas[0] is None:
+            return
+        n, c, h, w = inputs[0].shape
+        _, oh, ow = self.out_shape
+        argmax = state.saved_for(self)["argmax"]
+        dy, dx = np.divmod(argmax, self.size)
+        before = self.padding // 2
+        rows = np.arange(oh)[:, None] * self.stride - before + dy
+        cols = np.arange(ow)[None, :] * self.stride - before + dx
+        flat = (np.arange(n * c).reshape(n, c, 1, 1) * h + rows) * w + cols
+        np.add.at(input_deltas[0].reshape(-1), flat.ravel(), delta.ravel())

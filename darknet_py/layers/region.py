@@ -106,4 +106,18 @@ class Region(Layer):
             out[:, :, cls] = tree_softmax(out[:, :, cls], self.tree, axis=2)
         elif self.softmax:
             out[:, :, cls] = softmax(out[:, :, cls], axis=2)
+        if state.train and state.truth is not None:
+            from .region_loss import region_loss
+            region_loss(self, out, state)
         return out.reshape(inputs[0].shape)
+
+    def backward(self, inputs, output, delta, input_deltas, state):
+        """darknet backward_region_layer_gpu (the CPU one is empty): x, y and objectness
+        deltas times the logistic gradient; w, h and classes pass; added to the input's delta."""
+        if input_deltas[0] is None:
+            return
+        d = self.entries(delta.copy())
+        out = self.entries(output)
+        for e in (0, 1, self.coords):
+            d[:, :, e] *= (F(1) - out[:, :, e]) * out[:, :, e]
+        input_deltas[0] += d.reshape(delta.shape)

@@ -72,3 +72,17 @@ class Reorg(Layer):
         else:                            # reorg_cpu(forward=0): out[in_index] = x[out_index]
             out = flat[:, pairs]
         return out.reshape(n, *self.out_shape)
+
+    def backward(self, inputs, output, delta, input_deltas, state):
+        """darknet backward_reorg_layer: reorg_cpu the other way, *writing* the input delta."""
+        if input_deltas[0] is None:
+            return
+        n = delta.shape[0]
+        c, h, w = self.in_shape
+        pairs = reorg_index(w, h, c, self.stride)
+        flat = delta.reshape(n, -1)
+        target = input_deltas[0].reshape(n, -1)
+        if self.reverse:
+            target[...] = flat[:, pairs]
+        else:
+            target[:, pairs] = flat

@@ -38,3 +38,12 @@ class Route(Layer):
             return inputs[0]
         n = inputs[0].shape[0]
         return np.concatenate([x.reshape(n, -1, *x.shape[2:]) for x in inputs], axis=1)
+
+    def backward(self, inputs, output, delta, input_deltas, state):
+        """darknet backward_route_layer: each slice is added to the layer it came from."""
+        offset = 0
+        for x, target in zip(inputs, input_deltas):
+            c = x.shape[1]
+            if target is not None:
+                target += delta[:, offset:offset + c].reshape(target.shape)
+            offset += c

@@ -28,6 +28,7 @@ class Softmax(Layer):
             self.tree = read_tree(found)
             if self.tree.n != self.inputs:
                 s.fail(f"tree has {self.tree.n} nodes but the layer has {self.inputs} inputs", "tree")
+        self.noloss = s.int("noloss", 0)
         self.spatial = s.int("spatial", 0)
         if self.spatial:
             s.fail("'spatial' is not supported by darknet_py", "spatial")
@@ -38,7 +39,24 @@ class Softmax(Layer):
 
     def forward(self, inputs, state):
         x = inputs[0].reshape(inputs[0].shape[0], -1) / np.float32(self.temperature)
-        if self.tree is not None:
-            return tree_softmax(x, self.tree, axis=1)
         n = x.shape[0]
-        return softmax(x.reshape(n, self.groups, -1), axis=2).reshape(n, -1)
+        if self.tree is not None:
+            out = tree_softmax(x, self.tree, axis=1)
+        else:
+            out = softmax(x.reshape(n, self.groups, -1), axis=2).reshape(n, -1)
+        if state.train and state.truth is not None and not self.noloss:
+            self.loss(out, state.truth, state)
+        return out
+
+    def loss(self, output, truth, state):
+        """darknet softmax_x_ent_cpu: delta = truth - p, cost = sum of -log p where truth != 0."""
+        truth = np.asarray(truth, dtype=np.float32).reshape(output.shape)
+        saved = state.saved_for(self)
+        saved["delta"] = truth - output
+        with np.errstate(divide="ignore"):
+            saved["cost"] = float(np.where(truth != 0, -np.log(output), 0).sum(dtype=np.float64))
+
+    def backward(self, inputs, output, delta, input_deltas, state):
+        """darknet backward_softmax_layer: the delta passes unchanged (no Jacobian)."""
+        if input_deltas[0] is not None:
+            input_deltas[0] += delta.reshape(input_deltas[0].shape)

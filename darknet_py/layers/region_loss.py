@@ -1,0 +1,201 @@
+"""The YOLOv2 region loss (darknet: region_layer.c:forward_region_layer, training part).
+
+Deltas are Darknet's (target - output, no logistic gradient; the backward pass adds it).
+What Darknet does, and so this does:
+- every prediction gets ``noobject_scale * (0 - obj)`` unless its best IoU with any truth
+  exceeds ``thresh``;
+- while ``seen < 12800`` every anchor is pulled toward the cell centre and its own shape
+  with scale .01;
+- a truth lands in cell ``(int)(x*w), (int)(y*h)``; its anchor is the best by shape-only
+  IoU (with ``bias_match`` the anchors' shapes, else the predicted ones);
+- coordinates get ``coord_scale * (2 - w*h)``, objectness ``object_scale * (iou - obj)``
+  with ``rescore``, classes ``class_scale * (target - p)``; a later truth in the same cell
+  and anchor overwrites an earlier one. The cost is the sum of squared deltas.
+"""
+from pathlib import Path
+
+import numpy as np
+
+from ..detection.nms import box_iou
+from ..errors import DarknetError
+
+F = np.float32
+PRIOR_SEEN = 12800      # darknet: if(*(net.seen) < 12800) pull every anchor toward its prior
+MAX_TRUTHS = 30         # darknet's loops run t < 30
+
+
+def region_boxes(layer, out):
+    """get_region_box for every prediction: [N, num, h, w, 4] float32 (x, y, w, h)."""
+    n, num, _, lh, lw = out.shape
+    cols = np.arange(lw, dtype=F)[None, None, None, :]
+    rows = np.arange(lh, dtype=F)[None, None, :, None]
+    aw = layer.biases[0::2].astype(np.float64)[None, :, None, None]
+    ah = layer.biases[1::2].astype(np.float64)[None, :, None, None]
+    boxes = np.empty((n, num, lh, lw, 4), dtype=F)
+    boxes[..., 0] = (cols + out[:, :, 0]) / F(lw)
+    boxes[..., 1] = (rows + out[:, :, 1]) / F(lh)
+    boxes[..., 2] = np.exp(out[:, :, 2].astype(np.float64)) * aw / lw
+    boxes[..., 3] = np.exp(out[:, :, 3].astype(np.float64)) * ah / lh
+    return boxes
+
+
+def delta_region_box(layer, truth, pred_box, out_cell, delta_cell, n, i, j, scale):
+    """darknet delta_region_box on one (image, anchor, cell): writes 4 deltas, returns IoU."""
+    lh, lw = layer.out_shape[1:]
+    iou = float(box_iou(np.asarray(truth, dtype=F), pred_box[None])[0])
+    tx = F(truth[0]) * F(lw) - F(i)
+    ty = F(truth[1]) * F(lh) - F(j)
+    tw = F(np.log(np.float64(F(truth[2]) * F(lw) / layer.biases[2 * n])))
+    th = F(np.log(np.float64(F(truth[3]) * F(lh) / layer.biases[2 * n + 1])))
+    scale = F(scale)
+    delta_cell[0] = scale * (tx - out_cell[0])
+    delta_cell[1] = scale * (ty - out_cell[1])
+    delta_cell[2] = scale * (tw - out_cell[2])
+    delta_cell[3] = scale * (th - out_cell[3])
+    return iou
+
+
+def delta_region_class(layer, out_cell, delta_cell, class_id, scale):
+    """darknet delta_region_class; returns the probability credited to avg_cat."""
+    p = out_cell[layer.coords + 1:]
+    d = delta_cell[layer.coords + 1:]
+    scale = F(scale)
+    tree = layer.tree
+    if tree is None:
+        target = np.zeros_like(p)
+        target[class_id] = 1
+        d[...] = scale * (target - p)
+        return float(p[class_id])
+    pred = F(1)
+    while class_id >= 0:                 # the class, then each ancestor's sibling group
+        pred *= p[class_id]
+        g = tree.group[class_id]
+        offset, size = tree.group_offset[g], tree.group_size[g]
+        d[offset:offset + size] = scale * (F(0) - p[offset:offset + size])
+        d[class_id] = scale * (F(1) - p[class_id])
+        class_id = tree.parent[class_id]
+    return float(pred)
+
+
+def read_map(layer, cfg_dir="."):
+    """darknet read_map: one integer per line (the 9k map from COCO classes to tree nodes)."""
+    if not hasattr(layer, "_class_map"):
+        path = Path(layer.map_file)
+        if not path.exists():
+            raise DarknetError(f"[region] map file '{layer.map_file}' not found",
+                               layer.section.path, layer.section.options["map"][1])
+        layer._class_map = [int(v) for v in path.read_text().split()]
+    return layer._class_map
+
+
+def image_truths(truth_row):
+    """Rows (x, y, w, h, class) until the first x == 0 (darknet: if(!truth.x) break)."""
+    rows = truth_row.reshape(-1, 5)[:MAX_TRUTHS]
+    end = next((k for k, r in enumerate(rows) if r[0] == 0), len(rows))
+    return rows[:end]
+
+
+def region_loss(layer, out, state):
+    """Fill this layer's delta and cost from ``state.truth``; print Darknet's stats line."""
+    n_img, num, _, lh, lw = out.shape
+    coords = layer.coords
+    delta = np.zeros_like(out)
+    truth = np.asarray(state.truth, dtype=F).reshape(n_img, -1)
+    boxes = region_boxes(layer, out)
+    anchor_w = (layer.biases[0::2] / F(lw)).astype(F)
+    anchor_h = (layer.biases[1::2] / F(lh)).astype(F)
+    avg_iou = recall = avg_cat = avg_obj = avg_anyobj = 0.0
+    count = class_count = 0
+    for b in range(n_img):
+        truths = image_truths(truth[b])
+        if layer.tree is not None:
+            only = [t for t in truths if t[0] > 100000 and t[1] > 100000]
+            if only:      # darknet: a class-only label trains the best cell's classes alone
+                class_id = int(only[0][4])
+                probs = out[b, :, coords + 1:].transpose(0, 2, 3, 1).reshape(-1, layer.classes)
+                objs = out[b, :, coords].reshape(-1)
+                chain, c = [], class_id
+                while c >= 0:
+                    chain.append(c)
+                    c = layer.tree.parent[c]
+                scores = objs * np.prod(probs[:, chain], axis=1)
+                best = 0
+                best_score = F(0)
+                for k in np.flatnonzero(scores > 0):   # darknet: strict >, first wins
+                    if scores[k] > best_score:
+                        best, best_score = int(k), scores[k]
+                n, cell = divmod(best, lh * lw)
+                j, i = divmod(cell, lw)
+                delta[b, :, coords] = F(layer.noobject_scale) * (F(0) - out[b, :, coords])
+                avg_cat += delta_region_class(layer, out[b, n, :, j, i], delta[b, n, :, j, i], class_id,
+                                              layer.class_scale)
+                delta[b, n, coords, j, i] = 0
+                class_count += 1
+                continue
+        obj = out[b, :, coords]
+        avg_anyobj += float(obj.sum(dtype=np.float64))
+        delta[b, :, coords] = F(layer.noobject_scale) * (F(0) - obj)
+        if len(truths):
+            flat = boxes[b].reshape(-1, 4)
+            best = np.max([box_iou(t[:4], flat) for t in truths], axis=0).reshape(obj.shape)
+            delta[b, :, coords][best > F(layer.thresh)] = 0
+        if state.seen < PRIOR_SEEN:
+            cols = np.arange(lw, dtype=F)[None, None, :]
+            rows = np.arange(lh, dtype=F)[None, :, None]
+            tx = ((cols + F(.5)) / F(lw)) * F(lw) - cols
+            ty = ((rows + F(.5)) / F(lh)) * F(lh) - rows
+            tw = np.log((anchor_w * F(lw) / layer.biases[0::2]).astype(np.float64)).astype(F)[:, None, None]
+            th = np.log((anchor_h * F(lh) / layer.biases[1::2]).astype(np.float64)).astype(F)[:, None, None]
+            for e, target in enumerate((tx, ty, tw, th)):
+                delta[b, :, e] = F(.01) * (target - out[b, :, e])
+        for t in truths:
+            class_id = int(t[4])
+            i = min(int(F(t[0]) * F(lw)), lw - 1)
+            j = min(int(F(t[1]) * F(lh)), lh - 1)
+            shift = np.array([0, 0, t[2], t[3]], dtype=F)
+            if layer.bias_match:
+                shapes = np.stack([np.zeros(num, F), np.zeros(num, F), anchor_w, anchor_h], axis=1)
+            else:
+                shapes = boxes[b, :, j, i].copy()
+                shapes[:, :2] = 0
+            ious = box_iou(shift, shapes)
+            best_n = 0
+            best_iou = F(0)
+            for n in range(num):                       # darknet: strict >, first wins
+                if ious[n] > best_iou:
+                    best_iou, best_n = ious[n], n
+            cell_out = out[b, best_n, :, j, i]
+            cell_delta = delta[b, best_n, :, j, i]
+            iou = delta_region_box(layer, t[:4], boxes[b, best_n, j, i], cell_out, cell_delta,
+                                   best_n, i, j, F(layer.coord_scale) * (F(2) - F(t[2]) * F(t[3])))
+            if iou > .5:
+                recall += 1
+            avg_iou += iou
+            avg_obj += float(cell_out[coords])
+            target = F(iou) if layer.rescore else F(1)
+            cell_delta[coords] = F(layer.object_scale) * (target - cell_out[coords])
+            if layer.map_file:
+                class_id = read_map(layer)[class_id]
+            avg_cat += delta_region_class(layer, cell_out, cell_delta, class_id, layer.class_scale)
+            count += 1
+            class_count += 1
+    saved = state.saved_for(layer)
+    saved["delta"] = delta.reshape(n_img, -1, lh, lw)
+    saved["cost"] = float(np.square(delta, dtype=np.float64).sum())
+    saved["stats"] = dict(iou=_ratio(avg_iou, count), cls=_ratio(avg_cat, class_count),
+                          obj=_ratio(avg_obj, count), noobj=avg_anyobj / (lw * lh * num * n_img),
+                          recall=_ratio(recall, count), count=count)
+    state.log(region_line(saved["stats"]))
+
+
+def _ratio(total, count):
+    return total / count if count else float("nan")
+
+
+def _fmt(value):
+    return "-nan" if np.isnan(value) else f"{value:f}"     # C's printf of 0.f/0
+
+
+def region_line(s):
+    return (f"Region Avg IOU: {_fmt(s['iou'])}, Class: {_fmt(s['cls'])}, Obj: {_fmt(s['obj'])}, "
+            f"No Obj: {_fmt(s['noobj'])}, Avg Recall: {_fmt(s['recall'])},  count: {s['count']}")

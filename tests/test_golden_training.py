@@ -1,0 +1,156 @@
+"""train_*: Darknet training steps (train_network_datum: seen += batch, forward, backward,
+update) through the public ``net.train_step``, on the NumPy reference.
+
+Step 1 starts from the case's weights and is compared in full: cost, learning rate,
+batch statistics, every stored delta, the accumulated gradients and every parameter after
+the update, all within 1e-4 relative (worst seen: 3e-5, the first layer's weight gradient).
+
+Steps 2 and 3 restart from Darknet's own state after the step before (its parameters, and
+the momentum buffers that its parameter changes imply), so each step is checked on its own.
+Run continuously instead, float32 noise is amplified by training itself: the decay=0.5 case
+at lr 0.01 drifts to 1e-3 by step 3 from 1e-5 differences at step 1, which the restart shows
+are not errors (restarted, that case agrees to 1e-5).
+
+One kind of outlier is tolerated, in at most one value per thousand (at least one) of a
+tensor and within 1e-3: a discrete routing flip. In train_custom_96_seen0 step 2, one
+pre-activation of layer 0 (image 0, channel 12, row 5, column 68) is 1.3e-5 here and <= 0 in
+Darknet after cancellation in (x - mean): the leaky gradient there is 1 here and 0.1 in
+Darknet, which moves channel 12's bias gradient by 0.9 * 0.0210 = 0.0189 (measured 0.0189),
+i.e. one of 16 biases by 2.2e-4 of the layer's largest. Max-pool near-ties flip the same way
+(darknet-quirks.md)."""
+import numpy as np
+import pytest
+
+import darknet_py
+from conftest import assert_close, golden_cases, golden_weights, open_h5
+
+RTOL = 1e-4
+OUTLIER_RTOL = 1e-3
+UPDATE_NAMES = {"biases": "bias_updates", "scales": "scale_updates", "weights": "weight_updates"}
+
+
+def assert_close_but_flips(actual, expected, what):
+    """assert_close, except for at most max(1, size/1000) values within OUTLIER_RTOL."""
+    actual = np.asarray(actual, np.float64)
+    expected = np.asarray(expected, np.float64)
+    scale = np.abs(expected).max()
+    err = np.abs(actual - expected)
+    off = err > RTOL * np.abs(expected) + RTOL * scale
+    allowed = max(1, expected.size // 1000)
+    assert off.sum() <= allowed, f"{what}: {off.sum()} of {expected.size} values off (max {err.max() / scale:.3g})"
+    assert (err <= OUTLIER_RTOL * scale).all(), f"{what}: max error {err.max() / scale:.3g} of scale"
+
+
+def assert_close_but_ties(actual, expected, what):
+    """For deltas upstream of a max-pool (darknet-quirks.md): flat image regions give
+    windows of exact ties, and which cell wins depends on the last bit of the values below,
+    so a few cells get a whole misrouted delta. At most 0.1% of values may be off; the
+    99.9th percentile of the error stays within RTOL and the correlation above 0.9999
+    (train_yolov2-tiny-voc_160: 14 of 819,200 first-layer deltas misrouted, correlation
+    0.99998, p99.9 error 4e-6 of scale)."""
+    actual = np.asarray(actual, np.float64).ravel()
+    expected = np.asarray(expected, np.float64).ravel()
+    scale = np.abs(expected).max()
+    err = np.abs(actual - expected)
+    off = err > RTOL * np.abs(expected) + RTOL * scale
+    assert off.mean() <= 1e-3, f"{what}: {off.sum()} of {off.size} values off"
+    assert np.percentile(err, 99.9) <= RTOL * scale, f"{what}: p99.9 error {np.percentile(err, 99.9):.3g}"
+    assert np.corrcoef(actual, expected)[0, 1] > 0.9999, what
+
+
+def load_case(h5):
+    cfg, weights = golden_weights(h5)
+    return darknet_py.load_network(cfg, weights)
+
+
+def set_state(net, h5, step):
+    """Darknet's parameters after ``step`` and the momentum buffers they imply."""
+    before = h5["init"] if step == 1 else h5[f"step{step - 1}/params"]
+    after = h5[f"step{step}/params"]
+    lr = np.float32(h5[f"step{step}"].attrs["learning_rate"])
+    batch = net.net.batch * net.net.subdivisions
+    momentum = np.float32(net.net.momentum)
+    for layer in net.layers:
+        name = f"L{layer.index:03d}"
+        if name not in after:
+            continue
+        for key, value in layer.params.items():
+            value[...] = after[name][key][()]
+            if key in UPDATE_NAMES:
+                # w_after = w_before + lr/batch * u  =>  buffer = momentum * u
+                change = after[name][key][()].astype(np.float64) - before[name][key][()]
+                layer.updates[key][...] = momentum * change * batch / lr
+    net.seen = int(h5[f"step{step}"].attrs["seen"])
+
+
+def check_region_lines(lines, expected_text):
+    expected = [line for line in expected_text.splitlines() if line.startswith("Region")]
+    assert len(lines) == len(expected)
+    for mine, theirs in zip(lines, expected):
+        a = [float(v.strip(",")) for v in mine.split() if v.strip(",").replace(".", "").replace("-", "").isdigit()]
+        b = [float(v.strip(",")) for v in theirs.split() if v.strip(",").replace(".", "").replace("-", "").isdigit()]
+        np.testing.assert_allclose(a, b, rtol=0, atol=2e-5)
+
+
+@pytest.mark.parametrize("case", golden_cases("train"))
+def test_training_steps_match_darknet(case):
+    with open_h5(case) as h5:
+        net = load_case(h5)
+        x, truth = h5["input"][()], h5["truth"][()]
+        assert x.shape[0] == net.net.batch * net.net.subdivisions
+        steps = sorted(int(k[4:]) for k in h5 if k.startswith("step"))
+        region_lines = []
+        for step in steps:
+            if step > 1:
+                set_state(net, h5, step - 1)
+            attrs = h5[f"step{step}"].attrs
+            seen_before = net.seen
+            captured = {}
+
+            def before_update(net, state):
+                captured["updates"] = {layer.index: {k: v.copy() for k, v in layer.updates.items()}
+                                       for layer in net.layers}
+                captured["state"] = state
+                captured["rate"] = net.learning_rate()
+
+            lines = []
+            loss = net.train_step(x, truth, log=lines.append, before_update=before_update)
+            region_lines += lines
+            what = f"{case.stem} step{step}"
+            assert net.seen == int(attrs["seen"]) == seen_before + x.shape[0]
+            assert net.batch_num == int(attrs["batch_num"])
+            assert captured["rate"] == pytest.approx(float(attrs["learning_rate"]), rel=1e-6)
+            assert loss == pytest.approx(float(attrs["cost"]) / x.shape[0], rel=RTOL), what
+            if step == 1 and "layers" in h5["step1"]:
+                check_step1_layers(net, h5["step1/layers"], captured, what)
+            if "params" in h5[f"step{step}"]:
+                for name, group in h5[f"step{step}/params"].items():
+                    layer = net.layers[int(name[1:])]
+                    for key in group:
+                        assert_close_but_flips(layer.params[key], group[key][()], f"{what} {name}.{key}")
+        if "region_stdout" in h5.attrs and h5.attrs["region_stdout"]:
+            check_region_lines(region_lines, h5.attrs["region_stdout"])
+
+
+def check_step1_layers(net, layers, captured, what):
+    saved = captured["state"].saved
+    last_maxpool = max((layer.index for layer in net.layers if layer.kind == "maxpool"), default=-1)
+    for name, group in layers.items():
+        i = int(name[1:])
+        for key in group:
+            expected = group[key][()]
+            if key == "delta":
+                actual = net.deltas[i]
+            elif key == "output":
+                actual = net.outputs[i]
+            elif key == "batch_mean":
+                actual = saved[i]["mean"]
+            elif key == "batch_variance":
+                actual = saved[i]["variance"]
+            else:
+                actual = captured["updates"][i][{v: k for k, v in UPDATE_NAMES.items()}[key]]
+            actual = np.reshape(actual, expected.shape)
+            if key == "delta" and i < last_maxpool:
+                assert_close_but_ties(actual, expected, f"{what} {name}.{key}")
+            else:
+                assert_close(actual, expected, RTOL, f"{what} {name}.{key}")
