@@ -8,7 +8,7 @@ from .errors import DarknetError
 
 USAGE = """usage: darknet_py <function>
   detector test DATA CFG WEIGHTS [IMAGE] [-thresh .24] [-hier .5] [-nms .45] [-out predictions]
-                [-json FILE] [-backend numpy]
+                [-json FILE] [-backend numpy|torch] [-i N | -gpus 0,1 | -nogpu]
   detect CFG WEIGHTS [IMAGE]               detector test with the matching cfg/*.data
   partial CFG WEIGHTS OUT N                the first N layers' weights, seen = 0
   dump CFG WEIGHTS INPUT OUT.h5 [-backend B]
@@ -64,10 +64,39 @@ class Args:
         return self.argv + [None] * (count + optional - len(self.argv))
 
 
-def _load(cfg, weights, backend="numpy", allow_prefix=False):
+def has_cuda_device():
+    """Cheap check that needs no torch import (the NumPy path never imports torch)."""
+    import os
+    return os.path.exists("/dev/nvidia0") or os.path.exists("/dev/nvidiactl")
+
+
+def backend_choice(args):
+    """Darknet's -i N / -gpus 0,1 / -nogpu, plus -backend B and -device D.
+    Default: torch on CUDA when a GPU is present, else the NumPy reference."""
+    backend = args.str("-backend")
+    device = args.str("-device")
+    index = args.str("-i")
+    gpus = args.str("-gpus")
+    nogpu = args.flag("-nogpu")
+    if nogpu:
+        device = "cpu"
+    elif index is not None:
+        device = f"cuda:{index}"
+    elif gpus:
+        device = f"cuda:{gpus.split(',')[0]}"
+    if backend is None:
+        wants_gpu = device.startswith("cuda") if device else has_cuda_device() and not nogpu
+        backend = "torch" if wants_gpu else "numpy"
+    if backend == "numpy" and device not in (None, "cpu"):
+        raise DarknetError(f"backend numpy runs on the CPU only; use -backend torch for {device}")
+    return backend, device
+
+
+def _load(cfg, weights, backend=("numpy", None), allow_prefix=False):
     """Build, print Darknet's layer table, then load weights, in Darknet's order."""
     from .network import Network
-    net = Network(cfg, backend=backend, init=not weights)
+    name, device = backend if isinstance(backend, tuple) else (backend, None)
+    net = Network(cfg, backend=name, device=device, init=not weights)
     net.print_summary()
     if weights:
         print(f"Loading weights from {weights}...", end="", file=sys.stderr, flush=True)
@@ -150,13 +179,13 @@ def run(argv):
             raise DarknetError(f"detector {sub}: not implemented yet (detector test is)")
         thresh, hier = args.float("-thresh", .24), args.float("-hier", .5)
         nms, out = args.float("-nms", .45), args.str("-out")
-        json_path, backend = args.str("-json"), args.str("-backend", "numpy")
+        json_path, backend = args.str("-json"), backend_choice(args)
         datacfg, cfg, weights, image = args.positional(3, "detector test DATA CFG WEIGHTS [IMAGE]", 1)
         test_detector(datacfg, cfg, weights, image, thresh, hier, nms, out, json_path, backend)
     elif word == "detect":
         thresh, hier = args.float("-thresh", .24), args.float("-hier", .5)
         nms, out = args.float("-nms", .45), args.str("-out")
-        json_path, backend = args.str("-json"), args.str("-backend", "numpy")
+        json_path, backend = args.str("-json"), backend_choice(args)
         cfg, weights, image = args.positional(2, "detect CFG WEIGHTS [IMAGE]", 1)
         test_detector(default_data_for(cfg), cfg, weights, image, thresh, hier, nms, out,
                       json_path, backend)
@@ -172,7 +201,7 @@ def run(argv):
         print(f"Saving weights to {out}", file=sys.stderr)
     elif word == "dump":
         from .dump import dump, load_input
-        backend = args.str("-backend", "numpy")
+        backend = backend_choice(args)
         cfg, weights, source, out = args.positional(4, "dump CFG WEIGHTS INPUT OUT.h5")
         net = _load(cfg, weights, backend)
         dump(net, net.check_input(load_input(source, net)), out)

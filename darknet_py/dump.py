@@ -34,7 +34,8 @@ def dump(net, x, out_path):
             h.attrs["cfg"] = str(net.cfg_path)
             h.attrs["backend"] = net.backend.name
             h.attrs["layer_types"] = json.dumps([layer.kind for layer in net.layers])
-            for layer, out in zip(net.layers, net.outputs):
+            for layer in net.layers:
+                out = net.output(layer.index)
                 data = out.reshape(out.shape[0], *layer.out_dims)
                 h.create_dataset(f"layers/L{layer.index:03d}", data=data[0] if squeeze else data)
 

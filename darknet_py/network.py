@@ -99,6 +99,8 @@ class Network:
             self.load_weights(weights, allow_prefix)
         elif init:
             self.init_params()
+        else:
+            self.backend.prepare(self)
 
     def _bind_params(self):
         """Give every layer views into the one buffer, in .weights order (zero copy)."""
@@ -141,6 +143,7 @@ class Network:
                 raise DarknetError(f"layer {after.index} ({after.kind}) cannot be resized: its "
                                    "parameters depend on the input size", self.cfg_path)
         self._bind_params()
+        self.backend.prepare(self)
         self.outputs = []
 
     # -- weights -------------------------------------------------------------------------
@@ -149,6 +152,7 @@ class Network:
         rng = np.random.default_rng(self.seed)
         for layer in self.layers[first_layer:]:
             layer.init_params(layer.params, rng)
+        self.backend.prepare(self)
 
     def load_weights(self, path, allow_prefix=False):
         """Read official weights; layers a partial file does not cover are initialised."""
@@ -160,6 +164,7 @@ class Network:
 
     def save_weights(self, path, cutoff=None):
         """Write an official .weights file (all layers, or the first ``cutoff``)."""
+        self.backend.sync_params(self)
         n_floats = None
         if cutoff is not None:
             n_floats = ([0] + weights_io.layer_boundaries(self.layers))[min(cutoff, len(self.layers))]
@@ -178,24 +183,35 @@ class Network:
         return np.ascontiguousarray(x)
 
     def forward(self, x, state=None):
-        """Run every layer on float32 ``x`` [N, C, H, W]; return the output layer's output.
+        """Run every layer on float32 ``x`` [N, C, H, W]; return the output layer's output
+        as a NumPy array.
 
-        Every layer's output stays in ``self.outputs`` (in Darknet's layout). With a training
-        ``state``, loss layers fill their deltas (``self.deltas``) and costs."""
-        x = self.check_input(x)
+        Every layer's output stays in ``self.outputs`` (backend arrays in Darknet's layout;
+        ``output(i)`` gives NumPy). With a training ``state``, loss layers fill their deltas
+        (``self.deltas``) and costs."""
+        backend = self.backend
+        x = backend.asarray(self.check_input(x))
         state = state or ForwardState(seen=self.seen)
         self.input = x
         self.outputs = []
         self.deltas = []
         for layer in self.layers:
             inputs = [x if i < 0 else self.outputs[i] for i in layer.input_layers]
-            out = self.backend.forward_layer(layer, inputs, state)
+            out = backend.forward_layer(layer, inputs, state)
             self.outputs.append(out)
             if state.train:
                 loss_delta = state.saved_for(layer).get("delta")
-                self.deltas.append(np.zeros_like(out) if loss_delta is None
-                                   else np.array(loss_delta, dtype=np.float32).reshape(out.shape))
-        return self.outputs[self.output_layer.index]
+                self.deltas.append(backend.zeros_like(out) if loss_delta is None
+                                   else backend.asarray(loss_delta).reshape(out.shape))
+        return self.output(self.output_layer.index)
+
+    def output(self, index):
+        """Layer ``index``'s output of the last pass, as a NumPy array."""
+        return self.backend.to_numpy(self.outputs[index])
+
+    def delta(self, index):
+        """Layer ``index``'s delta after the last backward pass, as a NumPy array."""
+        return self.backend.to_numpy(self.deltas[index])
 
     def backward(self, state):
         """darknet backward_network: layers in reverse, each adding into its inputs' deltas."""
@@ -222,23 +238,10 @@ class Network:
         return current_rate(self.net, self.batch_num, self.rng)
 
     def update(self):
-        """darknet update_network with update_convolutional/connected_layer: momentum SGD,
-        decay scaled by the batch, biases and BN scales without decay."""
+        """darknet update_network: momentum SGD on every layer with parameters."""
         lr = self.learning_rate()
-        batch = self.net.batch * self.net.subdivisions
-        momentum, decay = np.float32(self.net.momentum), np.float32(self.net.decay)
-        for layer in self.layers:
-            if not layer.params:
-                continue
-            rate = np.float32(lr * layer.learning_rate_scale)
-            p, u = layer.params, layer.updates
-            for name in ("biases", "scales"):
-                if name in p:
-                    p[name] += rate / batch * u[name]
-                    u[name] *= momentum
-            u["weights"] += -decay * batch * p["weights"]
-            p["weights"] += rate / batch * u["weights"]
-            u["weights"] *= momentum
+        self.backend.update(self, lr, self.net.batch * self.net.subdivisions,
+                            self.net.momentum, self.net.decay)
         return lr
 
     def train_step(self, x, truth, log=print, before_update=None):

@@ -22,6 +22,29 @@ IMAGES = SHARED / "images"
 WEIGHTS_CACHE = Path(os.environ.get("DARKNET_PY_TEST_CACHE", Path.home() / ".cache" / "darknet_py_tests"))
 
 
+def _torch_cuda():
+    try:
+        import torch
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+# Every parity test runs on each backend; CUDA only where there is a GPU.
+BACKENDS = [
+    pytest.param(("numpy", None), id="numpy"),
+    pytest.param(("torch", "cpu"), id="torch-cpu"),
+    pytest.param(("torch", "cuda"), id="torch-cuda", marks=pytest.mark.skipif(
+        not _torch_cuda(), reason="no CUDA device on this machine (torch.cuda.is_available() is False)")),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    """(backend name, device) for load_network."""
+    return request.param
+
+
 def golden_cases(kind):
     """Every golden file of a kind, as pytest params named after the file."""
     files = sorted(GOLDEN.glob(f"{kind}_*.h5"))

@@ -32,10 +32,10 @@ def network_output(h5, net):
 
 
 @pytest.mark.parametrize("case", cases_with_detections())
-def test_detections_match_darknet(case, in_darknet_cfg_dir):
+def test_detections_match_darknet(case, backend, in_darknet_cfg_dir):
     with open_h5(case) as h5:
         cfg, weights = golden_weights(h5)
-        net = darknet_py.load_network(cfg, weights)
+        net = darknet_py.load_network(cfg, weights, backend=backend[0], device=backend[1])
         output = network_output(h5, net)
         if "region_output" in h5:
             assert_close(output, h5["region_output"][()], RTOL, "region output")

@@ -58,9 +58,9 @@ def assert_close_but_ties(actual, expected, what):
     assert np.corrcoef(actual, expected)[0, 1] > 0.9999, what
 
 
-def load_case(h5):
+def load_case(h5, backend):
     cfg, weights = golden_weights(h5)
-    return darknet_py.load_network(cfg, weights)
+    return darknet_py.load_network(cfg, weights, backend=backend[0], device=backend[1])
 
 
 def set_state(net, h5, step):
@@ -80,6 +80,7 @@ def set_state(net, h5, step):
                 # w_after = w_before + lr/batch * u  =>  buffer = momentum * u
                 change = after[name][key][()].astype(np.float64) - before[name][key][()]
                 layer.updates[key][...] = momentum * change * batch / lr
+    net.backend.prepare(net)           # the parameters changed under the backend
     net.seen = int(h5[f"step{step}"].attrs["seen"])
 
 
@@ -93,9 +94,9 @@ def check_region_lines(lines, expected_text):
 
 
 @pytest.mark.parametrize("case", golden_cases("train"))
-def test_training_steps_match_darknet(case):
+def test_training_steps_match_darknet(case, backend):
     with open_h5(case) as h5:
-        net = load_case(h5)
+        net = load_case(h5, backend)
         x, truth = h5["input"][()], h5["truth"][()]
         assert x.shape[0] == net.net.batch * net.net.subdivisions
         steps = sorted(int(k[4:]) for k in h5 if k.startswith("step"))
@@ -108,6 +109,7 @@ def test_training_steps_match_darknet(case):
             captured = {}
 
             def before_update(net, state):
+                net.backend.sync_params(net)
                 captured["updates"] = {layer.index: {k: v.copy() for k, v in layer.updates.items()}
                                        for layer in net.layers}
                 captured["state"] = state
@@ -123,6 +125,7 @@ def test_training_steps_match_darknet(case):
             assert loss == pytest.approx(float(attrs["cost"]) / x.shape[0], rel=RTOL), what
             if step == 1 and "layers" in h5["step1"]:
                 check_step1_layers(net, h5["step1/layers"], captured, what)
+            net.backend.sync_params(net)
             if "params" in h5[f"step{step}"]:
                 for name, group in h5[f"step{step}/params"].items():
                     layer = net.layers[int(name[1:])]
@@ -133,24 +136,33 @@ def test_training_steps_match_darknet(case):
 
 
 def check_step1_layers(net, layers, captured, what):
+    """Every stored tensor within RTOL. Accumulated gradients are sums over batch x space
+    whose terms cancel (train_darknet19_64 L000.scale_updates: |sum| 0.31 of sum|terms| 206),
+    so their float32 noise follows the terms, not the sum: they are held to RTOL of the
+    largest gradient of their layer (a layer's gradients share the loss's units)."""
     saved = captured["state"].saved
     last_maxpool = max((layer.index for layer in net.layers if layer.kind == "maxpool"), default=-1)
     for name, group in layers.items():
         i = int(name[1:])
+        gradient_scale = max((np.abs(group[k][()]).max() for k in group if k.endswith("_updates")), default=0)
         for key in group:
             expected = group[key][()]
             if key == "delta":
-                actual = net.deltas[i]
+                actual = net.delta(i)
             elif key == "output":
-                actual = net.outputs[i]
+                actual = net.output(i)
             elif key == "batch_mean":
-                actual = saved[i]["mean"]
+                actual = net.backend.to_numpy(saved[i]["mean"])
             elif key == "batch_variance":
-                actual = saved[i]["variance"]
+                actual = net.backend.to_numpy(saved[i]["variance"])
             else:
                 actual = captured["updates"][i][{v: k for k, v in UPDATE_NAMES.items()}[key]]
             actual = np.reshape(actual, expected.shape)
             if key == "delta" and i < last_maxpool:
                 assert_close_but_ties(actual, expected, f"{what} {name}.{key}")
+            elif key.endswith("_updates"):
+                err = np.abs(actual - expected)
+                assert (err <= RTOL * np.abs(expected) + RTOL * gradient_scale).all(), \
+                    f"{what} {name}.{key}: max error {err.max() / gradient_scale:.3g} of the layer's largest gradient"
             else:
                 assert_close(actual, expected, RTOL, f"{what} {name}.{key}")

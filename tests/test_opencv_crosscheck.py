@@ -37,12 +37,12 @@ def test_reference_agrees_with_opencv(case):
         name = opencv_name(layer, names)
         if name is None:
             continue
-        assert_close(net.outputs[layer.index], outputs[name], RTOL, f"layer {layer.index} vs OpenCV {name}")
+        assert_close(net.output(layer.index), outputs[name], RTOL, f"layer {layer.index} vs OpenCV {name}")
         compared += 1
     assert compared == len(net.layers) - 1          # every layer but the region
     # region: OpenCV's rows are (cell, anchor) with x, y, w, h, objectness first
     region = net.output_layer
-    dets = get_region_detections(region, net.outputs[-1][0], net.width, net.height,
+    dets = get_region_detections(region, net.output(region.index)[0], net.width, net.height,
                                  net.width, net.height, thresh=0)
     cells = region.out_shape[1] * region.out_shape[2]
     ours = np.concatenate([dets.boxes, dets.objectness[:, None]], axis=1)

@@ -1,15 +1,20 @@
 """Backends: the same kernels behind one interface. ``numpy`` is the reference.
 
-A backend object has ``name`` and ``forward_layer(layer, inputs, state) -> array``;
-nothing outside this package knows which one runs.
+A backend has ``name``; ``prepare(net)`` after parameters change, ``sync_params(net)``
+before they are saved; ``asarray``/``to_numpy``/``zeros_like`` for its arrays; and
+``forward_layer``, ``backward_layer`` and ``update``. Nothing outside this package knows
+which one runs. Torch is imported only when asked for.
 """
 from ..errors import DarknetError
 
-BACKENDS = ("numpy",)
+BACKENDS = ("numpy", "torch")
 
 
 def get_backend(name, device=None):
     if name == "numpy":
         from .numpy_ref import NumpyBackend
         return NumpyBackend()
+    if name == "torch":
+        from .torch_backend import TorchBackend
+        return TorchBackend(device)
     raise DarknetError(f"unknown backend '{name}' (available: {', '.join(BACKENDS)})")

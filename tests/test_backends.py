@@ -1,0 +1,67 @@
+"""Backend selection: torch is optional and imported only when asked for."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import darknet_py
+from darknet_py import DarknetError
+from darknet_py.cli import Args, backend_choice, main
+from conftest import REPO
+
+
+def test_numpy_path_never_imports_torch():
+    code = ("import sys, numpy as np, darknet_py\n"
+            f"net = darknet_py.load_network(r'{REPO / 'cfg' / 'yolov2-tiny-voc.cfg'}')\n"
+            "net.resize(64, 64); net.forward(np.zeros((1, 3, 64, 64), np.float32))\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_torch_missing_says_how_to_install(monkeypatch):
+    import importlib
+    import darknet_py.backends.torch_backend as tb
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.setitem(sys.modules, "torch.nn.functional", None)
+    reloaded = importlib.reload(tb)
+    try:
+        with pytest.raises(DarknetError, match=r"pip install 'darknet_py\[torch\]'"):
+            reloaded.TorchBackend("cpu")
+    finally:
+        monkeypatch.undo()
+        importlib.reload(tb)
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["-backend", "numpy"], ("numpy", None)),
+    (["-backend", "torch", "-nogpu"], ("torch", "cpu")),
+    (["-i", "1"], ("torch", "cuda:1")),
+    (["-gpus", "2,3"], ("torch", "cuda:2")),
+    (["-nogpu"], ("numpy", "cpu")),
+])
+def test_darknet_device_flags(argv, expected):
+    assert backend_choice(Args(argv)) == expected
+
+
+def test_unknown_backend_and_missing_cuda(tmp_path, capsys):
+    cfg = REPO / "cfg" / "yolov2-tiny-voc.cfg"
+    with pytest.raises(DarknetError, match="unknown backend 'tensorflow'"):
+        darknet_py.load_network(cfg, backend="tensorflow")
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        with pytest.raises(DarknetError, match="CUDA is not available"):
+            darknet_py.load_network(cfg, backend="torch", device="cuda")
+
+
+def test_torch_parameters_share_the_weights_buffer(tmp_path):
+    """On the CPU the torch tensors are the NumPy buffer: saving needs no copy, and a
+    training update is visible in net.params."""
+    pytest.importorskip("torch")
+    net = darknet_py.load_network(REPO / "cfg" / "yolov2-tiny-voc.cfg", backend="torch", device="cpu")
+    before = net.params.copy()
+    net.backend.layer_params(net.layers[0])["biases"] += 1
+    assert np.array_equal(net.params[:16], before[:16] + 1)
+    out = tmp_path / "t.weights"
+    net.save_weights(out)
+    assert np.array_equal(np.frombuffer(out.read_bytes()[20:20 + 64], "<f4"), before[:16] + 1)
