@@ -9,6 +9,8 @@ from .errors import DarknetError
 USAGE = """usage: darknet_py <function>
   detector test DATA CFG WEIGHTS [IMAGE] [-thresh .24] [-hier .5] [-nms .45] [-out predictions]
                 [-json FILE] [-backend numpy|torch] [-i N | -gpus 0,1 | -nogpu]
+  detector train DATA CFG [WEIGHTS] [-clear] [-gpus 0,1] [-nogpu] [-backend B] [-chart chart.png]
+                [-max_batches N] [-seed 0]
   detect CFG WEIGHTS [IMAGE]               detector test with the matching cfg/*.data
   partial CFG WEIGHTS OUT N                the first N layers' weights, seen = 0
   dump CFG WEIGHTS INPUT OUT.h5 [-backend B]
@@ -149,6 +151,33 @@ def test_detector(datacfg, cfg, weights, filename, thresh, hier_thresh, nms, out
         atomic_write(json_path, lambda f: f.write(text))
 
 
+def detector_train(args):
+    """darknet detector train DATA CFG [WEIGHTS] [-gpus 0,1] [-clear] ..."""
+    from .train.trainer import train_detector
+    gpus = [int(g) for g in (args.str("-gpus") or "").split(",") if g != ""]
+    nogpu = "-nogpu" in args.argv
+    if len(gpus) == 1:
+        args.argv += ["-i", str(gpus[0])]
+    clear = args.flag("-clear")
+    chart = args.str("-chart")
+    seed = args.int("-seed", 0)
+    max_batches = args.int("-max_batches", 0) or None
+    workers = args.int("-workers", 2)
+    backend = backend_choice(args)
+    datacfg, cfg, weights = args.positional(2, "detector train DATA CFG [WEIGHTS] [-gpus 0,1] [-clear]", 1)
+    options = dict(datacfg=datacfg, cfgfile=cfg, weightfile=weights, clear=clear, seed=seed,
+                   max_batches=max_batches, chart=chart, workers=workers)
+    if len(gpus) > 1:
+        from .train.distributed import train_distributed
+        train_distributed(gpus, nogpu=nogpu, **options)
+    else:
+        try:
+            train_detector(backend=backend, **options)
+        except KeyboardInterrupt:
+            return 130
+    return 0
+
+
 def default_data_for(cfg):
     """darknet detect uses cfg/coco.data; darknet_py picks the .data whose classes match."""
     from .cfg import read_cfg
@@ -175,8 +204,10 @@ def run(argv):
         if not args.argv:
             raise DarknetError("usage: darknet_py detector [test] DATA CFG WEIGHTS ...")
         sub = args.argv.pop(0)
+        if sub == "train":
+            return detector_train(args)
         if sub != "test":
-            raise DarknetError(f"detector {sub}: not implemented yet (detector test is)")
+            raise DarknetError(f"detector {sub}: not implemented yet (detector test and train are)")
         thresh, hier = args.float("-thresh", .24), args.float("-hier", .5)
         nms, out = args.float("-nms", .45), args.str("-out")
         json_path, backend = args.str("-json"), backend_choice(args)

@@ -84,6 +84,7 @@ class Network:
         self.net, self.layers = build_layers(self.sections, self.cfg_path)
         self.backend = get_backend(backend, device)
         self.seen = 0
+        self.world = 1          # processes sharing each update (torch.distributed)
         self.header = None
         self.outputs = []
         n_floats = weights_io.layer_boundaries(self.layers)[-1]
@@ -137,6 +138,7 @@ class Network:
     def resize(self, width, height):
         """Rebuild the shapes for a new input size; parameters are kept (darknet resize_network)."""
         old = self.layers
+        self.backend.sync_params(self)
         self.net, self.layers = build_layers(self.sections, self.cfg_path, width, height)
         for before, after in zip(old, self.layers):
             if before.param_shapes() != after.param_shapes():
@@ -230,8 +232,8 @@ class Network:
 
     @property
     def batch_num(self):
-        """darknet get_current_batch: seen / (batch * subdivisions)."""
-        return self.seen // (self.net.batch * self.net.subdivisions)
+        """darknet get_current_batch: seen / (batch * subdivisions), over all processes."""
+        return self.seen // (self.net.batch * self.net.subdivisions * self.world)
 
     def learning_rate(self):
         from .train import current_rate
@@ -240,7 +242,7 @@ class Network:
     def update(self):
         """darknet update_network: momentum SGD on every layer with parameters."""
         lr = self.learning_rate()
-        self.backend.update(self, lr, self.net.batch * self.net.subdivisions,
+        self.backend.update(self, lr, self.net.batch * self.net.subdivisions * self.world,
                             self.net.momentum, self.net.decay)
         return lr
 
@@ -260,7 +262,7 @@ class Network:
                                f"is {per_pass}", self.cfg_path)
         total = 0.0
         for start in range(0, x.shape[0], per_pass):
-            self.seen += per_pass
+            self.seen += per_pass * self.world   # images over all processes
             state = ForwardState(train=True, truth=truth[start:start + per_pass], seen=self.seen,
                                  rng=self.rng, log=log)
             self.forward(x[start:start + per_pass], state)

@@ -33,7 +33,7 @@ def activate(x, name):
     if name == "linear":
         return x
     if name == "leaky":
-        return torch.where(x > 0, x, .1 * x)
+        return TF.leaky_relu(x, .1)
     if name == "relu":
         return x * (x > 0)
     if name == "logistic":
@@ -67,7 +67,7 @@ def gradient(y, name):
     if name == "linear":
         return one
     if name == "leaky":
-        return torch.where(y > 0, one, .1 * one)
+        return torch.where(y > 0, 1.0, .1)
     if name == "relu":
         return (y > 0).to(y.dtype)
     if name == "logistic":
@@ -104,36 +104,43 @@ def _axes(x):
     return (0, 2, 3) if x.dim() == 4 else (0,)
 
 
+def _channel_sum(x):
+    """Per-channel sum (torch's cascade summation in float32; its Welford var_mean drifts
+    past 1e-4 on BN statistics, so the two passes are written out as Darknet does)."""
+    return x.sum(_axes(x))
+
+
 def bn_forward(x, p, train, saved):
     if not train:
-        x = (x - _channel(p["rolling_mean"], x)) / (torch.sqrt(_channel(p["rolling_variance"], x)) + FORWARD_EPSILON)
-        return x * _channel(p["scales"], x)
+        scale = p["scales"] / (torch.sqrt(p["rolling_variance"]) + FORWARD_EPSILON)
+        return (x - _channel(p["rolling_mean"], x)) * _channel(scale, x)
     axes = _axes(x)
     count = x.numel() // x.shape[1]
-    mean = x.sum(axes, dtype=torch.float64).float() / count
+    mean = _channel_sum(x) / count                            # darknet mean_cpu
     centered = x - _channel(mean, x)
-    variance = (centered * centered).sum(axes, dtype=torch.float64).float() / (count - 1)
+    variance = _channel_sum(centered * centered) / (count - 1)   # variance_cpu: unbiased
     p["rolling_mean"].mul_(.99).add_(.01 * mean)
     p["rolling_variance"].mul_(.99).add_(.01 * variance)
     x_norm = centered / (torch.sqrt(_channel(variance, x)) + FORWARD_EPSILON)
-    saved.update(x=x, x_norm=x_norm, mean=mean, variance=variance)
+    saved.update(centered=centered, x_norm=x_norm, mean=mean, variance=variance)
     return x_norm * _channel(p["scales"], x)
 
 
 def bn_backward(delta, p, u, saved):
+    """darknet backward_batchnorm_layer."""
     axes = _axes(delta)
     count = delta.numel() // delta.shape[1]
-    x, x_norm, mean, variance = saved["x"], saved["x_norm"], saved["mean"], saved["variance"]
-    u["biases"] += delta.sum(axes, dtype=torch.float64).float()
-    u["scales"] += (delta * x_norm).sum(axes, dtype=torch.float64).float()
+    x_norm, variance = saved["x_norm"], saved["variance"]
+    centered = saved["centered"]
+    u["biases"] += _channel_sum(delta)
+    u["scales"] += _channel_sum(delta * x_norm)
     delta.mul_(_channel(p["scales"], delta))
     std = torch.sqrt(variance + BACKWARD_EPSILON)
-    mean_delta = delta.sum(axes, dtype=torch.float64).float() * (-1 / std)
-    centered = x - _channel(mean, x)
-    variance_delta = ((delta * centered).sum(axes, dtype=torch.float64).float()
-                      * (-.5 * (variance + BACKWARD_EPSILON) ** -1.5))
-    delta.copy_(delta / _channel(std, delta) + _channel(variance_delta, delta) * 2 * centered / count
-                + _channel(mean_delta, delta) / count)
+    mean_delta = _channel_sum(delta) * (-1 / std)
+    variance_delta = _channel_sum(delta * centered) * (-.5 * (variance + BACKWARD_EPSILON) ** -1.5)
+    delta.div_(_channel(std, delta))
+    delta.add_(centered * _channel(variance_delta * 2 / count, delta))
+    delta.add_(_channel(mean_delta / count, delta))
 
 
 # -- layer kernels: forward(backend, layer, inputs, state), backward(...) -----------------
@@ -147,11 +154,12 @@ def conv_forward(b, layer, inputs, state):
 
 def conv_backward(b, layer, inputs, output, delta, input_deltas, state):
     p, u = b.layer_params(layer), b.layer_updates(layer)
-    delta.mul_(gradient(output, layer.activation))
+    if layer.activation != "linear":
+        delta.mul_(gradient(output, layer.activation))
     if layer.batch_normalize:
         bn_backward(delta, p, u, state.saved_for(layer))
     else:
-        u["biases"] += delta.sum((0, 2, 3), dtype=torch.float64).float()
+        u["biases"] += delta.sum((0, 2, 3))
     x = inputs[0]
     u["weights"] += torch.nn.grad.conv2d_weight(x, p["weights"].shape, delta, stride=layer.stride,
                                                 padding=layer.padding, groups=layer.groups)
@@ -179,7 +187,7 @@ def connected_backward(b, layer, inputs, output, delta, input_deltas, state):
     if layer.batch_normalize:
         bn_backward(delta, p, u, state.saved_for(layer))
     else:
-        u["biases"] += delta.sum(0, dtype=torch.float64).float()
+        u["biases"] += delta.sum(0)
     x = inputs[0].reshape(inputs[0].shape[0], -1)
     u["weights"] += delta.t() @ x
     if input_deltas[0] is not None:

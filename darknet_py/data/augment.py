@@ -1,0 +1,117 @@
+"""Darknet's augmentation for region training (darknet: data.c:load_data_detection with
+the jitter crop of the YOLOv2 era, image.c:random_distort_image, data.c:fill_truth_detection).
+Images are float32 [3, H, W] in [0, 1]."""
+import numpy as np
+
+from .image import resize_image
+
+F = np.float32
+
+
+def crop_image(im, dx, dy, w, h):
+    """darknet crop_image: a w x h window at (dx, dy); outside cells clamp to the edge."""
+    _, ih, iw = im.shape
+    rows = np.clip(np.arange(h) + dy, 0, ih - 1)
+    cols = np.clip(np.arange(w) + dx, 0, iw - 1)
+    return im[:, rows][:, :, cols]
+
+
+def rgb_to_hsv(im):
+    """darknet rgb_to_hsv: h in [0, 1), s, v in [0, 1]."""
+    r, g, b = im
+    mx, mn = im.max(axis=0), im.min(axis=0)
+    delta = mx - mn
+    v = mx
+    s = np.where(mx == 0, F(0), delta / np.where(mx == 0, F(1), mx))
+    safe = np.where(delta == 0, F(1), delta)
+    h = np.where(r == mx, (g - b) / safe, np.where(g == mx, F(2) + (b - r) / safe, F(4) + (r - g) / safe))
+    h = np.where(h < 0, h + F(6), h) / F(6)
+    h = np.where(delta == 0, F(0), h)
+    return np.stack([h, s, v]).astype(F)
+
+
+def hsv_to_rgb(im):
+    """darknet hsv_to_rgb."""
+    h, s, v = im
+    h6 = h * F(6)
+    index = np.floor(h6)
+    f = h6 - index
+    p = v * (F(1) - s)
+    q = v * (F(1) - s * f)
+    t = v * (F(1) - s * (F(1) - f))
+    index = index.astype(int) % 6
+    choices = [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)]
+    out = np.empty_like(im)
+    for k in range(3):
+        out[k] = np.choose(index, [c[k] for c in choices])
+    gray = s == 0
+    out[:, gray] = v[gray]
+    return out
+
+
+def rand_scale(rng, s):
+    """darknet rand_scale: a factor in [1, s], or its inverse, with even odds."""
+    scale = rng.uniform(1, s) if s >= 1 else rng.uniform(s, 1)
+    return scale if rng.integers(2) else 1 / scale
+
+
+def random_distort(im, rng, hue, saturation, exposure):
+    """darknet random_distort_image: shift hue, scale saturation and value, clamp."""
+    dhue = rng.uniform(-hue, hue)
+    dsat, dexp = rand_scale(rng, saturation), rand_scale(rng, exposure)
+    hsv = rgb_to_hsv(im)
+    hsv[1] *= F(dsat)
+    hsv[2] *= F(dexp)
+    hsv[0] += F(dhue)
+    hsv[0] = np.where(hsv[0] > 1, hsv[0] - 1, np.where(hsv[0] < 0, hsv[0] + 1, hsv[0]))
+    return np.clip(hsv_to_rgb(hsv), 0, 1)
+
+
+def correct_boxes(boxes, dx, dy, sx, sy, flip):
+    """darknet correct_boxes on label rows (class, x, y, w, h): crop/scale/flip, clamp to
+    the image, back to centre and size."""
+    out = boxes.astype(F).copy()
+    left = (out[:, 1] - out[:, 3] / 2) * sx - dx
+    right = (out[:, 1] + out[:, 3] / 2) * sx - dx
+    top = (out[:, 2] - out[:, 4] / 2) * sy - dy
+    bottom = (out[:, 2] + out[:, 4] / 2) * sy - dy
+    if flip:
+        left, right = 1 - right, 1 - left
+    left, right, top, bottom = (np.clip(v, 0, 1) for v in (left, right, top, bottom))
+    out[:, 1] = (left + right) / 2
+    out[:, 2] = (top + bottom) / 2
+    out[:, 3] = np.clip(right - left, 0, 1)
+    out[:, 4] = np.clip(bottom - top, 0, 1)
+    return out
+
+
+def augment_detection(im, boxes, w, h, rng, jitter, hue, saturation, exposure, max_boxes):
+    """One training sample as Darknet makes it: jitter crop, resize to w x h, random flip,
+    HSV distortion; the labels follow and fill Darknet's truth rows (x, y, w, h, class)."""
+    _, oh, ow = im.shape
+    dw, dh = int(ow * jitter), int(oh * jitter)
+    pleft, pright = (int(rng.uniform(-dw, dw)) for _ in range(2))
+    ptop, pbot = (int(rng.uniform(-dh, dh)) for _ in range(2))
+    swidth, sheight = ow - pleft - pright, oh - ptop - pbot
+    sx, sy = swidth / ow, sheight / oh
+    flip = bool(rng.integers(2))
+    sized = resize_image(crop_image(im, pleft, ptop, swidth, sheight), w, h)
+    if flip:
+        sized = sized[:, :, ::-1]
+    sized = random_distort(sized, rng, hue, saturation, exposure)
+    dx, dy = (pleft / ow) / sx, (ptop / oh) / sy
+    return np.ascontiguousarray(sized), fill_truth(boxes, rng, max_boxes, dx, dy, 1 / sx, 1 / sy, flip)
+
+
+def fill_truth(boxes, rng, max_boxes, dx=0.0, dy=0.0, sx=1.0, sy=1.0, flip=False):
+    """darknet fill_truth_detection: shuffle, correct, keep at most max_boxes, drop boxes
+    thinner than .001; rows (x, y, w, h, class), zero padded."""
+    truth = np.zeros((max_boxes, 5), dtype=F)
+    if len(boxes) == 0:
+        return truth
+    boxes = boxes[rng.permutation(len(boxes))]
+    fixed = correct_boxes(boxes, dx, dy, sx, sy, flip)[:max_boxes]
+    keep = fixed[(fixed[:, 3] >= .001) & (fixed[:, 4] >= .001)]
+    truth[:len(keep), :4] = keep[:, 1:]
+    truth[:len(keep), 4] = keep[:, 0]
+    return truth

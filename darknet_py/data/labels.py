@@ -1,0 +1,66 @@
+"""Darknet's training lists and label files (darknet: data.c:fill_truth_detection)."""
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DarknetError
+
+# darknet find_replace, in this order
+LABEL_RULES = (("images", "labels"), ("JPEGImages", "labels"), ("raw", "labels"),
+               (".jpg", ".txt"), (".png", ".txt"), (".JPG", ".txt"), (".JPEG", ".txt"),
+               (".jpeg", ".txt"), (".bmp", ".txt"))
+
+
+def label_path(image_path):
+    """images -> labels, JPEGImages -> labels, the image extension -> .txt: each rule
+    replaces its first occurrence, as darknet's find_replace does."""
+    path = str(image_path)
+    for old, new in LABEL_RULES:
+        path = path.replace(old, new, 1)
+    return Path(path)
+
+
+def read_list(path):
+    """A list file: one image path per line (darknet get_paths)."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise DarknetError(f"cannot read list file: {err}", path) from None
+    paths = [line.strip() for line in lines if line.strip()]
+    if not paths:
+        raise DarknetError("list file names no images", path)
+    return paths
+
+
+def warn(message):
+    print(message, file=sys.stderr)
+
+
+def read_labels(path, classes):
+    """Label lines 'class x y w h' (image-relative). Returns (rows, problems): problems are
+    one-line messages naming the file and line of each malformed or out-of-range line.
+    A missing label file means an image without boxes."""
+    path = Path(path)
+    if not path.exists():
+        return np.zeros((0, 5), dtype=np.float32), []
+    rows, problems = [], []
+    for lineno, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            if len(fields) != 5:
+                raise ValueError(f"expected 5 fields, found {len(fields)}")
+            cls = int(fields[0])
+            x, y, w, h = (float(v) for v in fields[1:])
+        except ValueError as err:
+            problems.append(f"{path}:{lineno}: malformed label line '{line.strip()}' ({err})")
+            continue
+        if not 0 <= cls < classes:
+            problems.append(f"{path}:{lineno}: class {cls} is out of range (classes={classes})")
+        elif not (0 < x <= 1 and 0 < y <= 1 and 0 < w <= 1 and 0 < h <= 1):
+            problems.append(f"{path}:{lineno}: box {x} {y} {w} {h} is not inside the image")
+        else:
+            rows.append((cls, x, y, w, h))
+    return np.array(rows, dtype=np.float32).reshape(-1, 5), problems

@@ -1,0 +1,132 @@
+"""darknet_py detector train: darknet detector.c:train_detector, step for step.
+
+One line per iteration (``N: loss, avg avg, rate rate, S seconds, I images``),
+``backup/NAME.backup`` every 100 iterations, ``backup/NAME_N.weights`` at Darknet's
+schedule (every 100 below 1000, then every 10000), ``backup/NAME_final.weights`` at the end;
+every write atomic, Ctrl-C saves a backup and exits. With ``random=1`` in the region layer
+the input size changes every 10 batches, drawn from the batch number so that a resumed run
+continues the same schedule."""
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..data.datafile import DataConfig
+from ..data.labels import read_list
+from ..data.loader import DetectionLoader
+from ..errors import DarknetError
+
+
+def multiscale_size(seed, batch_num, base_width, max_batches):
+    """darknet: every 10 batches dim = (rand() % 10 + 10) * 32 (320..608 for a 416 cfg),
+    608 for the last 200 batches; scaled to the cfg's own size, in steps of 32."""
+    rng = np.random.default_rng([seed, batch_num, 7])
+    dim = (int(rng.integers(10)) + 10) * 32
+    if batch_num + 200 > max_batches:
+        dim = 608
+    return max(32, int(round(dim * base_width / 416 / 32)) * 32)
+
+
+def checkpoint_due(i):
+    """darknet: NAME_i.weights when i % 10000 == 0 or (i < 1000 and i % 100 == 0)."""
+    return i % 10000 == 0 or (i < 1000 and i % 100 == 0)
+
+
+class Chart:
+    """-chart FILE: the loss over iterations as a PNG, redrawn every few iterations."""
+
+    def __init__(self, path):
+        self.path, self.points = Path(path), []
+
+    def add(self, i, loss, avg):
+        self.points.append((i, loss, avg))
+        if len(self.points) % 10 == 1:
+            self.draw()
+
+    def draw(self):
+        from PIL import Image, ImageDraw
+        from ..weights import atomic_write
+        w, h, pad = 640, 360, 40
+        im = Image.new("RGB", (w, h), "white")
+        d = ImageDraw.Draw(im)
+        d.rectangle([pad, pad // 2, w - pad // 2, h - pad], outline="black")
+        pts = np.array(self.points, dtype=float)
+        x0, x1 = pts[0, 0], max(pts[-1, 0], pts[0, 0] + 1)
+        top = max(np.percentile(pts[:, 1], 95), pts[:, 2].max(), 1e-6)
+        sx = lambda v: pad + (v - x0) / (x1 - x0) * (w - 1.5 * pad)
+        sy = lambda v: h - pad - min(v, top) / top * (h - 1.5 * pad)
+        for col, color in ((1, (160, 160, 255)), (2, (200, 0, 0))):
+            d.line([(sx(p[0]), sy(p[col])) for p in pts], fill=color, width=1 if col == 1 else 2)
+        d.text((pad, h - pad + 8), f"iteration {int(x0)} .. {int(pts[-1, 0])}", fill="black")
+        d.text((pad + 4, pad // 2 + 4), f"loss (blue), avg loss (red); top {top:.3g}", fill="black")
+        atomic_write(self.path, lambda f: im.save(f, format="PNG"))
+
+
+def train_detector(datacfg, cfgfile, weightfile=None, backend=("numpy", None), clear=False,
+                   seed=0, max_batches=None, chart=None, workers=2, rank=0, world=1,
+                   reduce_gradients=None, out=print):
+    from ..network import Network
+    data = DataConfig(datacfg)
+    train_list = data.file("train", "data/train.list")
+    backup = Path(data.get("backup", "backup"))
+    base = Path(cfgfile).stem
+    out(base)
+    net = Network(cfgfile, backend=backend[0], device=backend[1], seed=seed, init=weightfile is None)
+    if weightfile:
+        net.load_weights(weightfile, allow_prefix=True)
+    if clear:
+        net.seen = 0
+    net.world = world
+    region = net.output_layer
+    if region.kind != "region":
+        raise DarknetError(f"detector train needs a [region] last layer, not [{region.kind}]", cfgfile)
+    limit = max_batches or net.net.max_batches
+    images_per_step = net.net.batch * net.net.subdivisions
+    imgs = images_per_step * world
+    out(f"Learning Rate: {net.net.learning_rate:g}, Momentum: {net.net.momentum:g}, "
+        f"Decay: {net.net.decay:g}")
+    loader = DetectionLoader(read_list(train_list), train_list, region.classes, region.max_boxes,
+                             region.jitter, net.net.hue, net.net.saturation, net.net.exposure,
+                             seed=seed, workers=workers, rank=rank)
+    base_width = net.width
+    chart = Chart(chart) if chart and rank == 0 else None
+    save = (lambda path: net.save_weights(path)) if rank == 0 else (lambda path: None)
+    avg_loss = -1.0
+    try:
+        while net.batch_num < limit:
+            batch_num = net.batch_num
+            if region.random and batch_num % 10 == 0:
+                dim = multiscale_size(seed, batch_num, base_width, limit)
+                out("Resizing")
+                out(str(dim))
+                if (dim, dim) != (net.width, net.height):
+                    net.resize(dim, dim)
+            start = time.time()
+            x, truth = loader.batch(batch_num, images_per_step, net.width, net.height)
+            out(f"Loaded: {time.time() - start:f} seconds")
+            start = time.time()
+            hook = None
+            if reduce_gradients:
+                momentum_part = reduce_gradients.snapshot(net)
+                hook = lambda net, state: reduce_gradients(net, momentum_part)
+            loss = net.train_step(x, truth, log=out, before_update=hook)
+            avg_loss = loss if avg_loss < 0 else avg_loss * .9 + loss * .1
+            i = net.batch_num
+            out(f"{i}: {loss:f}, {avg_loss:f} avg, {net.learning_rate():f} rate, "
+                f"{time.time() - start:f} seconds, {i * imgs} images")
+            if chart:
+                chart.add(i, loss, avg_loss)
+            if i % 100 == 0:
+                save(backup / f"{base}.backup")
+            if checkpoint_due(i):
+                save(backup / f"{base}_{i}.weights")
+    except KeyboardInterrupt:
+        save(backup / f"{base}.backup")
+        out(f"Interrupted: saved {backup / (base + '.backup')}")
+        raise
+    finally:
+        loader.close()
+    if chart:
+        chart.draw()
+    save(backup / f"{base}_final.weights")
+    return net

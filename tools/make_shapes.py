@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Make a small synthetic detection set in VOC layout: shapes on textured backgrounds.
+
+usage: python tools/make_shapes.py OUT [-train 2000] [-valid 200] [-seed 0]
+
+Writes OUT/JPEGImages/*.jpg, OUT/Annotations/*.xml (VOC), OUT/labels/*.txt (Darknet's
+'class x y w h'), OUT/train.txt and OUT/valid.txt (absolute paths), OUT/shapes.names and
+OUT/shapes.data (backup = OUT/backup). Train with:
+    darknet_py detector train OUT/shapes.data cfg/yolov2-tiny-shapes.cfg
+"""
+import argparse
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import numpy as np
+
+from darknet_py.data.shapes import SHAPE_CLASSES, render_scene
+
+
+def voc_xml(name, w, h, boxes):
+    objects = []
+    for cls, x, y, bw, bh in boxes:
+        x1, y1 = round((x - bw / 2) * w) + 1, round((y - bh / 2) * h) + 1
+        x2, y2 = round((x + bw / 2) * w), round((y + bh / 2) * h)
+        objects.append(f"""  <object>
+    <name>{escape(SHAPE_CLASSES[cls])}</name>
+    <difficult>0</difficult>
+    <bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox>
+  </object>""")
+    return f"""<annotation>
+  <folder>shapes</folder>
+  <filename>{name}.jpg</filename>
+  <size><width>{w}</width><height>{h}</height><depth>3</depth></size>
+{chr(10).join(objects)}
+</annotation>
+"""
+
+
+def make(out, n_train, n_valid, seed):
+    out = Path(out).resolve()
+    for sub in ("JPEGImages", "Annotations", "labels", "backup"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    lists = {"train": [], "valid": []}
+    for k in range(n_train + n_valid):
+        split = "train" if k < n_train else "valid"
+        w, h = int(rng.integers(200, 321)), int(rng.integers(200, 321))
+        image, boxes = render_scene(rng, w, h)
+        name = f"shapes_{k:06d}"
+        image.save(out / "JPEGImages" / f"{name}.jpg", quality=95)
+        (out / "Annotations" / f"{name}.xml").write_text(voc_xml(name, w, h, boxes))
+        (out / "labels" / f"{name}.txt").write_text(
+            "".join("%d %.6f %.6f %.6f %.6f\n" % b for b in boxes))
+        lists[split].append(str(out / "JPEGImages" / f"{name}.jpg"))
+    for split, paths in lists.items():
+        (out / f"{split}.txt").write_text("".join(p + "\n" for p in paths))
+    (out / "shapes.names").write_text("".join(c + "\n" for c in SHAPE_CLASSES))
+    (out / "shapes.data").write_text(
+        f"classes={len(SHAPE_CLASSES)}\ntrain={out / 'train.txt'}\nvalid={out / 'valid.txt'}\n"
+        f"names={out / 'shapes.names'}\nbackup={out / 'backup'}\n")
+    return out
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("out")
+    ap.add_argument("-train", type=int, default=2000)
+    ap.add_argument("-valid", type=int, default=200)
+    ap.add_argument("-seed", type=int, default=0)
+    a = ap.parse_args()
+    print(make(a.out, a.train, a.valid, a.seed) / "shapes.data")
