@@ -11,6 +11,10 @@ USAGE = """usage: darknet_py <function>
                 [-json FILE] [-backend numpy|torch] [-i N | -gpus 0,1 | -nogpu]
   detector train DATA CFG [WEIGHTS] [-clear] [-gpus 0,1] [-nogpu] [-backend B] [-chart chart.png]
                 [-max_batches N] [-seed 0]
+  detector valid DATA CFG WEIGHTS [-out PREFIX]     results/comp4_det_test_CLASS.txt (or COCO json)
+  detector recall DATA CFG WEIGHTS
+  detector map DATA CFG WEIGHTS [-iou_thresh 0.5] [-points 0|11|101] [-thresh .25]
+  detector calc_anchors DATA [-num_of_clusters 5] [-width 416] [-height 416] [-show] [-seed 0]
   detect CFG WEIGHTS [IMAGE]               detector test with the matching cfg/*.data
   partial CFG WEIGHTS OUT N                the first N layers' weights, seen = 0
   dump CFG WEIGHTS INPUT OUT.h5 [-backend B]
@@ -178,6 +182,55 @@ def detector_train(args):
     return 0
 
 
+def detector_evaluate(sub, args):
+    """detector valid | recall | map DATA CFG WEIGHTS."""
+    from .evaluate import validate
+    outfile = args.str("-out")
+    iou_thresh = args.float("-iou_thresh", .5)
+    points = args.int("-points", 0)
+    thresh = args.float("-thresh", .25)
+    backend = backend_choice(args)
+    datacfg, cfg, weights = args.positional(3, f"detector {sub} DATA CFG WEIGHTS")
+    if points not in (0, 11, 101):
+        raise DarknetError(f"-points must be 0 (area under curve), 11 (VOC2007) or 101 (COCO), got {points}")
+    net = _load(cfg, weights, backend)
+    if sub == "valid":
+        for path in validate.validate_detector(datacfg, net, outfile):
+            print(f"Wrote {path}", file=sys.stderr)
+    elif sub == "recall":
+        validate.validate_detector_recall(datacfg, net)
+    else:
+        validate.validate_detector_map(datacfg, net, iou_thresh, points, thresh)
+    return 0
+
+
+def calc_anchors(args):
+    """detector calc_anchors DATA [-num_of_clusters 5] [-width 416] [-height 416] [-show]."""
+    from .data.datafile import DataConfig
+    from .data.labels import read_list
+    from .evaluate.anchors import kmeans_anchors, scatter_png, training_boxes
+    k = args.int("-num_of_clusters", 5)
+    width, height = args.int("-width", 416), args.int("-height", 416)
+    seed = args.int("-seed", 0)
+    show = args.flag("-show")
+    (datacfg,) = args.positional(1, "detector calc_anchors DATA [-num_of_clusters 5] [-width 416] [-height 416]")
+    data = DataConfig(datacfg)
+    train = data.file("train", "data/train.list")
+    boxes = training_boxes(read_list(train), data.int("classes", 20))
+    if len(boxes) < k:
+        raise DarknetError(f"{len(boxes)} label boxes cannot make {k} clusters", train)
+    cells = boxes * [width / 32, height / 32]          # the region layer's units: grid cells
+    centroids, avg_iou = kmeans_anchors(cells, k, seed)
+    print(f" num_of_clusters = {k}, width = {width}, height = {height} ")
+    print(f" read labels from {len(boxes)} boxes")
+    print("anchors = " + ", ".join(f"{w:.4f},{h:.4f}" for w, h in centroids))
+    print(f"avg IoU = {avg_iou * 100:2.2f} %")
+    if show:
+        scatter_png("cloud.png", cells, centroids, width, height)
+        print("Wrote cloud.png", file=sys.stderr)
+    return 0
+
+
 def default_data_for(cfg):
     """darknet detect uses cfg/coco.data; darknet_py picks the .data whose classes match."""
     from .cfg import read_cfg
@@ -206,8 +259,13 @@ def run(argv):
         sub = args.argv.pop(0)
         if sub == "train":
             return detector_train(args)
+        if sub in ("valid", "recall", "map"):
+            return detector_evaluate(sub, args)
+        if sub == "calc_anchors":
+            return calc_anchors(args)
         if sub != "test":
-            raise DarknetError(f"detector {sub}: not implemented yet (detector test and train are)")
+            raise DarknetError(f"unknown detector command '{sub}' (test, train, valid, recall, map, "
+                               "calc_anchors)")
         thresh, hier = args.float("-thresh", .24), args.float("-hier", .5)
         nms, out = args.float("-nms", .45), args.str("-out")
         json_path, backend = args.str("-json"), backend_choice(args)

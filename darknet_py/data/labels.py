@@ -37,10 +37,12 @@ def warn(message):
     print(message, file=sys.stderr)
 
 
-def read_labels(path, classes):
-    """Label lines 'class x y w h' (image-relative). Returns (rows, problems): problems are
-    one-line messages naming the file and line of each malformed or out-of-range line.
-    A missing label file means an image without boxes."""
+def read_labels(path, classes, with_difficult=False):
+    """Label lines 'class x y w h' (image-relative), optionally followed by a 0/1
+    'difficult' flag (what VOC marks difficult; used by detector map). Returns (rows,
+    problems): problems are one-line messages naming the file and line of each malformed
+    or out-of-range line. A missing label file means an image without boxes. With
+    ``with_difficult`` the rows have a sixth column."""
     path = Path(path)
     if not path.exists():
         return np.zeros((0, 5), dtype=np.float32), []
@@ -50,10 +52,11 @@ def read_labels(path, classes):
         if not fields:
             continue
         try:
-            if len(fields) != 5:
+            if len(fields) not in (5, 6):
                 raise ValueError(f"expected 5 fields, found {len(fields)}")
             cls = int(fields[0])
-            x, y, w, h = (float(v) for v in fields[1:])
+            x, y, w, h = (float(v) for v in fields[1:5])
+            difficult = int(fields[5]) if len(fields) == 6 else 0
         except ValueError as err:
             problems.append(f"{path}:{lineno}: malformed label line '{line.strip()}' ({err})")
             continue
@@ -62,5 +65,6 @@ def read_labels(path, classes):
         elif not (0 < x <= 1 and 0 < y <= 1 and 0 < w <= 1 and 0 < h <= 1):
             problems.append(f"{path}:{lineno}: box {x} {y} {w} {h} is not inside the image")
         else:
-            rows.append((cls, x, y, w, h))
-    return np.array(rows, dtype=np.float32).reshape(-1, 5), problems
+            rows.append((cls, x, y, w, h, difficult))
+    rows = np.array(rows, dtype=np.float32).reshape(-1, 6)
+    return (rows if with_difficult else rows[:, :5]), problems

@@ -23,13 +23,15 @@ def region_layer(net):
     return layer
 
 
-def detect(net, image, thresh=.24, hier_thresh=.5, nms=.45):
-    """Letterbox ``image`` [3, H, W] to the net, run it, decode and NMS the boxes."""
+def detect(net, image, thresh=.24, hier_thresh=.5, nms=.45, relative=True):
+    """Letterbox ``image`` [3, H, W] to the net, run it, decode and NMS the boxes
+    (image-relative, or pixels with ``relative=False``)."""
     layer = region_layer(net)
     _, h, w = image.shape
     sized = letterbox_image(image, net.width, net.height)
     output = net.forward(sized[None])[0]
-    dets = get_region_detections(layer, output, w, h, net.width, net.height, thresh, hier_thresh)
+    dets = get_region_detections(layer, output, w, h, net.width, net.height, thresh, hier_thresh,
+                                 relative)
     order = do_nms_sort(dets, nms) if nms else np.arange(len(dets))
     return Result(dets, order)
 

@@ -52,3 +52,18 @@ def do_nms_sort(dets, nms):
             prob[suppressed, c] = 0
     order[:total] = active
     return order
+
+
+def do_nms_obj(dets, nms):
+    """darknet do_nms_obj: one ranking by objectness for all classes; a suppressed box
+    loses its objectness and every class probability."""
+    order = np.argsort(-dets.objectness, kind="stable")
+    order = order[dets.objectness[order] > 0]
+    for i, a in enumerate(order):
+        if dets.objectness[a] == 0:
+            continue
+        rest = order[i + 1:]
+        rest = rest[dets.objectness[rest] > 0]
+        hit = rest[box_iou(dets.boxes[a], dets.boxes[rest]) > F(nms)]
+        dets.objectness[hit] = 0
+        dets.prob[hit] = 0

@@ -1,0 +1,1 @@
+"""Scoring like the papers do: mAP (VOC and COCO conventions), recall, anchor clustering."""

@@ -1,0 +1,180 @@
+"""detector valid / recall / map over a .data file's validation list
+(darknet detector.c:validate_detector, validate_detector_recall; AlexeyAB's
+validate_detector_map for the mAP report)."""
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ..data.datafile import DataConfig
+from ..data.image import load_image, resize_image
+from ..data.labels import label_path, read_labels, read_list
+from ..detection.detector import detect, region_layer
+from ..detection.nms import box_iou, do_nms_obj
+from ..detection.region import get_region_detections
+from ..errors import DarknetError
+from ..weights import atomic_write
+from .ap import Detection, ImageTruth, evaluate, mean_ap
+
+# darknet coco.c: the 80 COCO category ids in class order
+COCO_IDS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+            27, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49, 50, 51,
+            52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 67, 70, 72, 73, 74, 75, 76, 77,
+            78, 79, 80, 81, 82, 84, 85, 86, 87, 88, 89, 90]
+
+
+def validation_list(data):
+    paths = read_list(data.file("valid", "data/train.list"))
+    return paths
+
+
+def basecfg(path):
+    """darknet basecfg: the file name without folders and extension."""
+    return Path(path).stem
+
+
+def pixel_corners(box, w, h):
+    """A centre-size box in pixels to Darknet's 1-based, clamped corners (print_detector_detections)."""
+    x, y, bw, bh = (float(v) for v in box)
+    xmin, xmax = max(x - bw / 2 + 1, 1.0), min(x + bw / 2 + 1, float(w))
+    ymin, ymax = max(y - bh / 2 + 1, 1.0), min(y + bh / 2 + 1, float(h))
+    return xmin, ymin, xmax, ymax
+
+
+def detections_over(net, paths, thresh, nms, hier=.5, desc="valid"):
+    """Yield (index, path, width, height, Result with pixel boxes) for every image, with a
+    progress bar on stderr."""
+    for index, path in enumerate(tqdm(paths, desc=desc, unit="img", file=sys.stderr,
+                                      disable=len(paths) < 2)):
+        image = load_image(path)
+        _, h, w = image.shape
+        result = detect(net, image, thresh, hier, nms, relative=False)
+        yield index, path, w, h, result
+
+
+def validate_detector(datacfg, net, outfile=None):
+    """Write results/<outfile><class>.txt (VOC) or results/<outfile>.json (eval=coco)."""
+    data = DataConfig(datacfg)
+    names = data.names()
+    paths = validation_list(data)
+    prefix = Path(data.get("results", "results"))
+    classes = region_layer(net).classes
+    coco = data.get("eval", "voc") == "coco"
+    lines = [io.StringIO() for _ in range(1 if coco else classes)]
+    for _, path, w, h, result in detections_over(net, paths, .005, .45):
+        dets = result.dets
+        for i in result.order:
+            if coco:
+                image_id = int(Path(path).stem.split("_")[-1]) if "_" in Path(path).stem else 0
+                x, y, bw, bh = (float(v) for v in dets.boxes[i])
+                xmin, ymin = max(x - bw / 2, 0.), max(y - bh / 2, 0.)
+                xmax, ymax = min(x + bw / 2, float(w)), min(y + bh / 2, float(h))
+                for j in np.flatnonzero(dets.prob[i]):
+                    cat = COCO_IDS[j] if classes == 80 else int(j)
+                    lines[0].write(f'{{"image_id":{image_id}, "category_id":{cat}, "bbox":[{xmin:f}, '
+                                   f'{ymin:f}, {xmax - xmin:f}, {ymax - ymin:f}], "score":{dets.prob[i, j]:f}}},\n')
+            else:
+                xmin, ymin, xmax, ymax = pixel_corners(dets.boxes[i], w, h)
+                for j in np.flatnonzero(dets.prob[i]):
+                    lines[j].write(f"{basecfg(path)} {dets.prob[i, j]:f} {xmin:f} {ymin:f} {xmax:f} {ymax:f}\n")
+    written = []
+    if coco:
+        body = lines[0].getvalue().rstrip(",\n")
+        text = "[\n" + body + "\n]\n"
+        target = prefix / f"{outfile or 'coco_results'}.json"
+        atomic_write(target, lambda f: f.write(text.encode()))
+        written.append(target)
+    else:
+        for j in range(classes):
+            target = prefix / f"{outfile or 'comp4_det_test_'}{names[j]}.txt"
+            text = lines[j].getvalue().encode()
+            atomic_write(target, lambda f, text=text: f.write(text))
+            written.append(target)
+    return written
+
+
+def image_truth(path, w, h, classes):
+    rows, problems = read_labels(label_path(path), classes, with_difficult=True)
+    if problems:
+        raise DarknetError(problems[0])
+    x, y, bw, bh = rows[:, 1] * w, rows[:, 2] * h, rows[:, 3] * w, rows[:, 4] * h
+    boxes = np.stack([x - bw / 2 + 1, y - bh / 2 + 1, x + bw / 2 + 1, y + bh / 2 + 1], axis=1)
+    return ImageTruth(boxes, rows[:, 0].astype(int), rows[:, 5] > 0), rows
+
+
+def validate_detector_recall(datacfg, net, out=print):
+    """darknet validate_detector_recall: resize (not letterbox), thresh .001, do_nms_obj .4,
+    a proposal is right when its IoU with a truth exceeds .5."""
+    data = DataConfig(datacfg)
+    paths = validation_list(data)
+    layer = region_layer(net)
+    thresh, iou_thresh, nms = .001, .5, .4
+    total = correct = proposals = 0
+    avg_iou = 0.0
+    for i, path in enumerate(paths):
+        image = load_image(path)
+        output = net.forward(resize_image(image, net.width, net.height)[None])[0]
+        dets = get_region_detections(layer, output, net.width, net.height, net.width, net.height, thresh)
+        do_nms_obj(dets, nms)
+        rows, problems = read_labels(label_path(path), layer.classes)
+        if problems:
+            raise DarknetError(problems[0])
+        proposals += int((dets.objectness > thresh).sum())
+        live = dets.objectness > thresh
+        for row in rows:
+            total += 1
+            ious = box_iou(row[1:5], dets.boxes[live]) if live.any() else np.zeros(1)
+            best = float(ious.max()) if len(ious) else 0.0
+            avg_iou += best
+            correct += best > iou_thresh
+        if total:
+            out(f"{i:5d} {correct:5d} {total:5d}\tRPs/Img: {proposals / (i + 1):.2f}\t"
+                f"IOU: {avg_iou * 100 / total:.2f}%\tRecall:{100. * correct / total:.2f}%")
+    return correct / total if total else 0.0
+
+
+def validate_detector_map(datacfg, net, iou_thresh=.5, points=0, thresh=.25, out=print):
+    """mAP over the validation list, printed as AlexeyAB's darknet prints it."""
+    data = DataConfig(datacfg)
+    names = data.names()
+    paths = validation_list(data)
+    classes = region_layer(net).classes
+    detections, truths = [], []
+    for index, path, w, h, result in detections_over(net, paths, .005, .45, desc="map"):
+        truth, _ = image_truth(path, w, h, classes)
+        truths.append(truth)
+        dets = result.dets
+        for i in result.order:
+            corners = pixel_corners(dets.boxes[i], w, h)
+            for j in np.flatnonzero(dets.prob[i]):
+                detections.append(Detection(index, int(j), float(dets.prob[i, j]), corners))
+    results = evaluate(detections, truths, classes, iou_thresh, points)
+    unique_truths = sum(len(t.classes) for t in truths)
+    out(f" detections_count = {len(detections)}, unique_truth_count = {unique_truths}  ")
+    tp_all = fp_all = 0
+    iou_sum = 0.0
+    for r in results:
+        above = r.scores >= thresh
+        tp, fp = int(r.tp[above].sum()), int(r.fp[above].sum())
+        tp_all, fp_all = tp_all + tp, fp_all + fp
+        iou_sum += float(r.ious[above].sum())
+        ap = 0.0 if np.isnan(r.ap) else r.ap
+        out(f"class_id = {r.class_id}, name = {names[r.class_id]}, ap = {ap * 100:2.2f}%   \t "
+            f"(TP = {tp}, FP = {fp}) ")
+    positives = sum(r.positives for r in results)
+    precision = tp_all / (tp_all + fp_all) if tp_all + fp_all else 0.0
+    recall = tp_all / positives if positives else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    out(f"\n for conf_thresh = {thresh:1.2f}, precision = {precision:1.2f}, recall = {recall:1.2f}, "
+        f"F1-score = {f1:1.2f} ")
+    avg_iou = iou_sum / (tp_all + fp_all) if tp_all + fp_all else 0.0
+    out(f" for conf_thresh = {thresh:0.2f}, TP = {tp_all}, FP = {fp_all}, FN = {positives - tp_all}, "
+        f"average IoU = {avg_iou * 100:2.2f} % ")
+    value = mean_ap(results)
+    how = f"used {points} Recall-points" if points else "used Area-Under-Curve for each unique Recall"
+    out(f"\n IoU threshold = {iou_thresh * 100:2.0f} %, {how} ")
+    out(f" mean average precision (mAP@{iou_thresh:0.2f}) = {value:f}, or {value * 100:2.2f} % ")
+    return value, results
