@@ -59,3 +59,36 @@ def train_distributed(device_ids, nogpu=False, **kwargs):
     port = int(os.environ.get("DARKNET_PY_PORT", 29500 + os.getpid() % 1000))
     kwargs.pop("out", None)
     mp.spawn(_worker, args=(world, port, device_ids, nogpu, kwargs), nprocs=world, join=True)
+
+
+def _fixed_batches_worker(rank, world, port, cfg, weights, x, truth, steps, out_dir):
+    import torch.distributed as dist
+    from ..network import Network
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        net = Network(cfg, backend="torch", device="cpu", weights=weights)
+        net.world = world
+        reduce = GradientSum(dist)
+        share = x.shape[0] // world
+        mine = slice(rank * share, (rank + 1) * share)
+        losses = []
+        for _ in range(steps):
+            momentum_part = reduce.snapshot(net)
+            losses.append(net.train_step(x[mine], truth[mine], log=lambda line: None,
+                                         before_update=lambda n, s: reduce(n, momentum_part)))
+        net.backend.sync_params(net)
+        np.save(os.path.join(out_dir, f"rank{rank}.npy"), net.params)
+        np.save(os.path.join(out_dir, f"losses{rank}.npy"), np.array(losses))
+    finally:
+        dist.destroy_process_group()
+
+
+def train_fixed_batches(cfg, weights, x, truth, world, steps, out_dir, port=None):
+    """Train ``steps`` steps on fixed batches in ``world`` gloo processes, each taking its
+    share of ``x``; every rank writes its parameters to out_dir/rank{r}.npy. (How the
+    tests prove that the processes stay identical and match one process.)"""
+    import torch.multiprocessing as mp
+    port = port or 29500 + os.getpid() % 1000
+    mp.spawn(_fixed_batches_worker, args=(world, port, str(cfg), str(weights), x, truth, steps, str(out_dir)),
+             nprocs=world, join=True)
+    return [np.load(os.path.join(out_dir, f"rank{r}.npy")) for r in range(world)]

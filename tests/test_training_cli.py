@@ -1,0 +1,213 @@
+"""detector train end to end on the synthetic shapes set: the loss falls, checkpoints follow
+Darknet's schedule, a resumed run continues the schedule, Ctrl-C keeps a complete backup,
+two gloo processes stay identical, bad samples are warned about and skipped."""
+import re
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import darknet_py
+from darknet_py.cli import main
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "tools"))
+import make_shapes  # noqa: E402
+
+SMALL_CFG = """[net]
+batch={batch}
+subdivisions=1
+width=64
+height=64
+channels=3
+momentum=0.9
+decay=0.0005
+saturation=1.5
+exposure=1.5
+hue=.1
+learning_rate={lr}
+burn_in=0
+max_batches=1000
+policy=steps
+steps=500,800
+scales=.1,.1
+{layers}
+[convolutional]
+size=1
+stride=1
+pad=1
+filters=18
+activation=linear
+[region]
+anchors=1,1, 2,2
+bias_match=1
+classes=4
+coords=4
+num=2
+softmax=1
+jitter=.2
+rescore=1
+object_scale=5
+noobject_scale=1
+class_scale=1
+coord_scale=1
+absolute=1
+thresh=.6
+random={random}
+"""
+BN_LAYERS = """[convolutional]
+batch_normalize=1
+filters=8
+size=3
+stride=1
+pad=1
+activation=leaky
+[maxpool]
+size=2
+stride=2
+[convolutional]
+batch_normalize=1
+filters=16
+size=3
+stride=1
+pad=1
+activation=leaky
+[maxpool]
+size=2
+stride=2
+[convolutional]
+batch_normalize=1
+filters=16
+size=3
+stride=1
+pad=1
+activation=leaky
+[maxpool]
+size=2
+stride=2
+"""
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shapes")
+    make_shapes.make(root, 48, 8, seed=3)
+    return root
+
+
+def write_cfg(path, batch=8, lr=0.01, random=0, layers=BN_LAYERS):
+    path.write_text(SMALL_CFG.format(batch=batch, lr=lr, random=random, layers=layers))
+    return path
+
+
+def iteration_lines(text):
+    return [line for line in text.splitlines() if re.match(r"^\d+: ", line)]
+
+
+def test_loss_falls_and_checkpoints(shapes, tmp_path, capsys, monkeypatch):
+    cfg = write_cfg(tmp_path / "small.cfg")
+    monkeypatch.chdir(tmp_path)
+    assert main(["detector", "train", str(shapes / "shapes.data"), str(cfg), "-max_batches", "40",
+                 "-chart", "chart.png"]) == 0
+    lines = iteration_lines(capsys.readouterr().out)
+    assert len(lines) == 40
+    first = re.match(r"^1: ([\d.]+), ([\d.]+) avg, ([\d.]+) rate, ([\d.]+) seconds, (\d+) images$", lines[0])
+    assert first and int(first.group(5)) == 8
+    losses = [float(line.split()[1].rstrip(",")) for line in lines]
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5]), losses
+    backup = shapes / "backup"
+    assert (backup / "small_final.weights").exists()
+    assert (tmp_path / "chart.png").exists()
+    final = darknet_py.load_network(cfg, backup / "small_final.weights")
+    assert final.seen == 40 * 8
+
+
+def test_checkpoint_schedule_and_resume(shapes, tmp_path, capsys):
+    """Darknet saves NAME.backup every 100 iterations and NAME_N.weights at 100, 200...;
+    a run resumed from a file continues seen, the learning rate and multi-scale sizes."""
+    from darknet_py.train.trainer import checkpoint_due, multiscale_size
+    assert [i for i in range(1, 1201) if checkpoint_due(i)] == list(range(100, 1000, 100))
+    assert checkpoint_due(10000) and not checkpoint_due(1100)
+    cfg = write_cfg(tmp_path / "resume.cfg", batch=4, random=1)
+    data = str(shapes / "shapes.data")
+    assert main(["detector", "train", data, str(cfg), "-max_batches", "24"]) == 0
+    whole = capsys.readouterr().out
+    (shapes / "backup" / "resume_final.weights").rename(tmp_path / "whole.weights")
+    assert main(["detector", "train", data, str(cfg), "-max_batches", "12"]) == 0
+    capsys.readouterr()
+    assert main(["detector", "train", data, str(cfg), str(shapes / "backup" / "resume_final.weights"),
+                 "-max_batches", "24"]) == 0
+    resumed = capsys.readouterr().out
+    rate = lambda text, n: [l for l in iteration_lines(text) if l.startswith(f"{n}: ")][0].split(",")[2]
+    assert iteration_lines(resumed)[0].startswith("13: ")
+    assert rate(resumed, 13) == rate(whole, 13)
+    sizes = lambda text: re.findall(r"Resizing\n(\d+)", text)
+    assert sizes(resumed) == sizes(whole)[-len(sizes(resumed)):]
+    assert sizes(whole) == [str(multiscale_size(0, b, 64, 24)) for b in (0, 10, 20)]
+    assert darknet_py.load_network(cfg, shapes / "backup" / "resume_final.weights").seen == 24 * 4
+
+
+def test_interrupt_keeps_a_complete_backup(shapes, tmp_path):
+    cfg = write_cfg(tmp_path / "stop.cfg", batch=4)
+    proc = subprocess.Popen([sys.executable, "-m", "darknet_py", "detector", "train",
+                             str(shapes / "shapes.data"), str(cfg), "-max_batches", "100000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in proc.stdout:
+        if line.startswith("3: "):
+            proc.send_signal(signal.SIGINT)
+            break
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    backup = shapes / "backup" / "stop.backup"
+    net = darknet_py.load_network(cfg, backup)          # complete: the size check passes
+    assert net.seen >= 3 * 4
+    assert not list((shapes / "backup").glob(".stop.backup.*")), "a temporary file was left"
+
+
+def test_bad_samples_are_warned_and_skipped(shapes, tmp_path, capsys):
+    images = [line for line in (shapes / "train.txt").read_text().splitlines()]
+    broken = tmp_path / "broken.jpg"
+    broken.write_text("not an image")
+    bad_label_image = tmp_path / "JPEGImages" / "bad.jpg"
+    bad_label_image.parent.mkdir()
+    bad_label_image.write_bytes((shapes / "JPEGImages" / "shapes_000000.jpg").read_bytes())
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "bad.txt").write_text("0 0.5 0.5 0.2 0.2\n7 0.5 0.5 0.1 0.1\n")
+    listing = tmp_path / "train.txt"
+    listing.write_text("\n".join([str(tmp_path / "missing.jpg"), str(broken), str(bad_label_image)] + images[:6]) + "\n")
+    data = tmp_path / "bad.data"
+    data.write_text(f"classes=4\ntrain={listing}\nnames={shapes / 'shapes.names'}\nbackup={tmp_path / 'backup'}\n")
+    cfg = write_cfg(tmp_path / "skip.cfg", batch=8)
+    assert main(["detector", "train", str(data), str(cfg), "-max_batches", "4"]) == 0
+    err = capsys.readouterr().err
+    assert f"{listing}:1: " in err and "no such file" in err
+    assert f"{listing}:2: " in err and "cannot decode image" in err
+    assert f"{tmp_path / 'labels' / 'bad.txt'}:2: class 7 is out of range" in err
+    assert (tmp_path / "backup" / "skip_final.weights").exists()
+
+
+def test_two_gloo_processes_match_one_process(tmp_path):
+    """Two processes of batch 4 stay identical and update as one process of batch 8 (no
+    batch norm here: Darknet's multi-GPU batch norm, like this one's, is per process)."""
+    pytest.importorskip("torch")
+    from darknet_py.train.distributed import train_fixed_batches
+    plain = BN_LAYERS.replace("batch_normalize=1\n", "")
+    cfg4 = write_cfg(tmp_path / "four.cfg", batch=4, layers=plain)
+    cfg8 = write_cfg(tmp_path / "eight.cfg", batch=8, layers=plain)
+    weights = tmp_path / "start.weights"
+    assert main(["init", str(cfg8), str(weights), "-seed", "5"]) == 0
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 3, 64, 64), dtype=np.float32)
+    truth = np.zeros((8, 30, 5), np.float32)
+    truth[:, 0] = [.4, .5, .3, .3, 1]
+    truth[::2, 1] = [.7, .3, .2, .4, 2]
+    ranks = train_fixed_batches(cfg4, weights, x, truth, world=2, steps=3, out_dir=tmp_path, port=29811)
+    assert np.array_equal(ranks[0], ranks[1])
+    single = darknet_py.load_network(cfg8, weights, backend="torch", device="cpu")
+    for _ in range(3):
+        single.train_step(x, truth, log=lambda line: None)
+    start = darknet_py.load_network(cfg8, weights).params
+    assert not np.allclose(ranks[0], start)
+    np.testing.assert_allclose(ranks[0], single.params, rtol=1e-4, atol=1e-4 * np.abs(single.params).max())
