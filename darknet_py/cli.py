@@ -7,7 +7,8 @@ from pathlib import Path
 from .errors import DarknetError
 
 USAGE = """usage: darknet_py <function>
-  detector test DATA CFG WEIGHTS [IMAGE] [-thresh .24] [-hier .5] [-nms .45] [-out predictions]
+  detector test DATA CFG WEIGHTS [IMAGE|FOLDER|LIST.txt] [-thresh .24] [-hier .5] [-nms .45] [-out predictions]
+                [-ext_output] [-dont_show]
                 [-json FILE] [-backend numpy|torch] [-i N | -gpus 0,1 | -nogpu]
   detector train DATA CFG [WEIGHTS] [-clear] [-gpus 0,1] [-nogpu] [-backend B] [-chart chart.png]
                 [-max_batches N] [-seed 0]
@@ -113,8 +114,34 @@ def _load(cfg, weights, backend=("numpy", None), allow_prefix=False):
     return net
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def image_sources(filename):
+    """One image, a folder of images, or a list file (.txt); None: Darknet's prompt."""
+    from .data.labels import read_list
+    if filename is None:
+        while True:
+            print("Enter Image Path: ", end="", flush=True)
+            line = sys.stdin.readline()
+            if not line:
+                return
+            if line.strip():
+                yield line.strip()
+    path = Path(filename)
+    if path.is_dir():
+        found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not found:
+            raise DarknetError("folder holds no images (.jpg, .jpeg, .png, .bmp)", path)
+        yield from (str(p) for p in found)
+    elif path.suffix.lower() == ".txt":
+        yield from read_list(path)
+    else:
+        yield filename
+
+
 def test_detector(datacfg, cfg, weights, filename, thresh, hier_thresh, nms, outfile,
-                  json_path, backend):
+                  json_path, backend, ext_output=False):
     from .data.datafile import DataConfig
     from .data.image import load_image, save_image
     from .detection.detector import detect, json_objects, region_layer
@@ -125,30 +152,26 @@ def test_detector(datacfg, cfg, weights, filename, thresh, hier_thresh, nms, out
     classes = region_layer(net).classes
     if len(names) < classes:
         raise DarknetError(f"names file lists {len(names)} names for {classes} classes", datacfg)
+    batch = filename is not None and (Path(filename).is_dir() or Path(filename).suffix.lower() == ".txt")
     frames = []
-    while True:
-        if filename:
-            path = filename
-        else:
-            print("Enter Image Path: ", end="", flush=True)
-            path = sys.stdin.readline()
-            if not path:
-                break
-            path = path.strip()
-            if not path:
-                continue
+    for path in image_sources(filename):
         image = load_image(path)
+        _, h, w = image.shape
         start = time.time()
         result = detect(net, image, thresh, hier_thresh, nms)
         print(f"{path}: Predicted in {time.time() - start:f} seconds.")
-        for line in draw_detections(image, result.dets, result.order, thresh, names):
-            print(line)
-        saved = save_image(image, outfile or "predictions")
-        print(f"Saved {saved}", file=sys.stderr)
+        for text, i in draw_detections(image, result.dets, result.order, thresh, names):
+            if ext_output:     # AlexeyAB's -ext_output: the box in pixels
+                x, y, bw, bh = (float(v) for v in result.dets.boxes[i])
+                text += (f"\t(left_x: {(x - bw / 2) * w:4.0f}   top_y: {(y - bh / 2) * h:4.0f}   "
+                         f"width: {bw * w:4.0f}   height: {bh * h:4.0f})")
+            print(text)
+        if not batch:
+            print(f"Saved {save_image(image, outfile or 'predictions')}", file=sys.stderr)
+        elif outfile:            # a folder of drawn images
+            save_image(image, Path(outfile) / (Path(path).stem + ".png"))
         frames.append({"frame_id": len(frames) + 1, "filename": path,
                        "objects": json_objects(result, names, thresh)})
-        if filename:
-            break
     if json_path:
         from .weights import atomic_write
         text = json.dumps(frames, indent=1).encode()
@@ -269,8 +292,10 @@ def run(argv):
         thresh, hier = args.float("-thresh", .24), args.float("-hier", .5)
         nms, out = args.float("-nms", .45), args.str("-out")
         json_path, backend = args.str("-json"), backend_choice(args)
-        datacfg, cfg, weights, image = args.positional(3, "detector test DATA CFG WEIGHTS [IMAGE]", 1)
-        test_detector(datacfg, cfg, weights, image, thresh, hier, nms, out, json_path, backend)
+        ext_output = args.flag("-ext_output")
+        args.flag("-dont_show")                       # darknet_py never opens windows
+        datacfg, cfg, weights, image = args.positional(3, "detector test DATA CFG WEIGHTS [IMAGE|FOLDER|LIST]", 1)
+        test_detector(datacfg, cfg, weights, image, thresh, hier, nms, out, json_path, backend, ext_output)
     elif word == "detect":
         thresh, hier = args.float("-thresh", .24), args.float("-hier", .5)
         nms, out = args.float("-nms", .45), args.str("-out")

@@ -53,7 +53,8 @@ def draw_label(im, top, left, text, rgb):
 
 
 def draw_detections(im, dets, order, thresh, names):
-    """Draw in place on ``im`` [3, H, W]; return Darknet's printed lines, in its order."""
+    """Draw in place on ``im`` [3, H, W]; return Darknet's printed lines, in its order, as
+    (text, detection index) pairs."""
     _, h, w = im.shape
     classes = dets.prob.shape[1]
     lines = []
@@ -61,7 +62,7 @@ def draw_detections(im, dets, order, thresh, names):
         picked = [j for j in range(classes) if dets.prob[i, j] > thresh]
         if not picked:
             continue
-        lines += [f"{names[j]}: {dets.prob[i, j] * 100:.0f}%" for j in picked]
+        lines += [(f"{names[j]}: {dets.prob[i, j] * 100:.0f}%", i) for j in picked]
         rgb = class_color(picked[0], classes)
         x, y, bw, bh = (float(v) for v in dets.boxes[i])
         left, right = int((x - bw / 2) * w), int((x + bw / 2) * w)

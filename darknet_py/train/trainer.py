@@ -62,6 +62,21 @@ class Chart:
         atomic_write(self.path, lambda f: im.save(f, format="PNG"))
 
 
+def stop_on_term():
+    """SIGTERM (and SIGINT, even where a background shell ignores it) stop training the way
+    Ctrl-C does: a backup is saved first."""
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
+
+
 def train_detector(datacfg, cfgfile, weightfile=None, backend=("numpy", None), clear=False,
                    seed=0, max_batches=None, chart=None, workers=2, rank=0, world=1,
                    reduce_gradients=None, out=print):
@@ -92,6 +107,7 @@ def train_detector(datacfg, cfgfile, weightfile=None, backend=("numpy", None), c
     chart = Chart(chart) if chart and rank == 0 else None
     save = (lambda path: net.save_weights(path)) if rank == 0 else (lambda path: None)
     avg_loss = -1.0
+    stop_on_term()
     try:
         while net.batch_num < limit:
             batch_num = net.batch_num

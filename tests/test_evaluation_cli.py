@@ -1,0 +1,143 @@
+"""detector valid / recall / map / calc_anchors and batch detector test, end to end on a
+small synthetic set, plus their bad inputs."""
+import json
+import re
+import sys
+
+import numpy as np
+import pytest
+
+from darknet_py.cli import main
+from darknet_py.evaluate.anchors import kmeans_anchors
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "tools"))
+import make_shapes  # noqa: E402
+
+CFG = REPO / "cfg" / "yolov2-tiny-shapes.cfg"
+
+
+@pytest.fixture(scope="module")
+def mini(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mini")
+    make_shapes.make(root, 12, 5, seed=4)
+    weights = root / "untrained.weights"
+    assert main(["init", str(CFG), str(weights), "-seed", "1"]) == 0
+    return root, weights
+
+
+def test_valid_writes_voc_files_the_devkit_reads(mini, tmp_path, monkeypatch):
+    root, weights = mini
+    monkeypatch.chdir(tmp_path)
+    assert main(["detector", "valid", str(root / "shapes.data"), str(CFG), str(weights)]) == 0
+    names = (root / "shapes.names").read_text().split()
+    valid_ids = {p.split("/")[-1][:-4] for p in (root / "valid.txt").read_text().split()}
+    total = 0
+    for name in names:
+        lines = (tmp_path / "results" / f"comp4_det_test_{name}.txt").read_text().splitlines()
+        for line in lines:                  # the devkit's reader: id, confidence, x1 y1 x2 y2
+            image_id, conf, x1, y1, x2, y2 = line.split()
+            assert image_id in valid_ids
+            assert 0.005 < float(conf) <= 1 and float(x1) >= 1 and float(y1) >= 1   # darknet clamps these two
+        total += len(lines)
+    assert total > 0
+
+
+def test_valid_coco_json_loads_in_pycocotools(mini, tmp_path, monkeypatch):
+    from pycocotools.coco import COCO
+    root, weights = mini
+    data = tmp_path / "coco.data"
+    data.write_text((root / "shapes.data").read_text() + "eval=coco\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["detector", "valid", str(data), str(CFG), str(weights)]) == 0
+    results = json.loads((tmp_path / "results" / "coco_results.json").read_text())
+    assert results and set(results[0]) == {"image_id", "category_id", "bbox", "score"}
+    coco = COCO()
+    coco.dataset = {"images": [{"id": r["image_id"]} for r in results], "categories": [{"id": c} for c in range(4)],
+                    "annotations": []}
+    coco.createIndex()
+    assert len(coco.loadRes(results).anns) == len(results)
+
+
+def test_recall_and_map_report(mini, capsys):
+    root, weights = mini
+    assert main(["detector", "recall", str(root / "shapes.data"), str(CFG), str(weights)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert re.match(r"^\s+4\s+\d+\s+\d+\tRPs/Img: [\d.]+\tIOU: [\d.]+%\tRecall:[\d.]+%$", lines[-1])
+    assert main(["detector", "map", str(root / "shapes.data"), str(CFG), str(weights), "-points", "11"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"class_id = 0, name = circle, ap = [\d.]+%", out)
+    assert re.search(r"mean average precision \(mAP@0.50\) = [\d.]+, or [\d.]+ %", out)
+    assert "used 11 Recall-points" in out
+
+
+def test_batch_detector_test_on_folder_and_list(mini, tmp_path, capsys, monkeypatch):
+    root, weights = mini
+    monkeypatch.chdir(tmp_path)
+    listing = root / "valid.txt"
+    assert main(["detector", "test", str(root / "shapes.data"), str(CFG), str(weights), str(listing),
+                 "-thresh", ".05", "-dont_show", "-ext_output", "-json", "all.json", "-out", "drawn"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("Predicted in") == 5
+    assert re.search(r"\t\(left_x: +-?\d+   top_y: +-?\d+   width: +\d+   height: +\d+\)", out)
+    frames = json.loads((tmp_path / "all.json").read_text())
+    assert [f["frame_id"] for f in frames] == [1, 2, 3, 4, 5]
+    assert len(list((tmp_path / "drawn").glob("*.png"))) == 5
+    assert not (tmp_path / "predictions.png").exists()
+    assert main(["detector", "test", str(root / "shapes.data"), str(CFG), str(weights),
+                 str(root / "JPEGImages"), "-json", "dir.json"]) == 0
+    assert len(json.loads((tmp_path / "dir.json").read_text())) == 17
+
+
+def test_calc_anchors_recovers_known_centroids(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    centres = np.array([[.1, .15], [.3, .2], [.25, .5], [.6, .45], [.8, .85]])
+    boxes = np.concatenate([c * rng.uniform(.97, 1.03, (200, 2)) for c in centres])
+    found, avg_iou = kmeans_anchors(boxes, 5, seed=1)
+    np.testing.assert_allclose(found, centres, rtol=.02)
+    assert avg_iou > .95
+    # through the CLI: labels of a synthetic list; output ready to paste into a cfg
+    images = tmp_path / "images"
+    labels = tmp_path / "labels"
+    images.mkdir(), labels.mkdir()
+    paths = []
+    for k, (w, h) in enumerate(boxes):
+        (labels / f"{k}.txt").write_text(f"0 0.5 0.5 {w:.6f} {h:.6f}\n")
+        paths.append(str(images / f"{k}.jpg"))
+    (tmp_path / "train.txt").write_text("\n".join(paths) + "\n")
+    data = tmp_path / "a.data"
+    data.write_text(f"classes=1\ntrain={tmp_path / 'train.txt'}\n")
+    assert main(["detector", "calc_anchors", str(data), "-num_of_clusters", "5", "-width", "416",
+                 "-height", "416", "-show"]) == 0
+    out = capsys.readouterr().out
+    anchors = [float(v) for v in re.search(r"anchors = (.*)", out).group(1).replace(",", " ").split()]
+    np.testing.assert_allclose(np.array(anchors).reshape(5, 2), centres * 13, rtol=.02)
+    assert re.search(r"avg IoU = 9\d\.\d\d %", out)
+
+
+@pytest.mark.parametrize("problem", ["no valid list", "empty list", "bad label"])
+def test_evaluation_bad_input(mini, tmp_path, capsys, monkeypatch, problem):
+    root, weights = mini
+    monkeypatch.chdir(tmp_path)
+    listing = tmp_path / "valid.txt"
+    if problem == "empty list":
+        listing.write_text("\n")
+    elif problem == "bad label":
+        (tmp_path / "JPEGImages").mkdir()
+        (tmp_path / "labels").mkdir()
+        image = tmp_path / "JPEGImages" / "x.jpg"
+        image.write_bytes((root / "JPEGImages" / "shapes_000000.jpg").read_bytes())
+        (tmp_path / "labels" / "x.txt").write_text("0 0.5 0.5\n")
+        listing.write_text(f"{image}\n")
+    data = tmp_path / "bad.data"
+    data.write_text(f"classes=4\nvalid={listing if problem != 'no valid list' else tmp_path / 'none.txt'}\n"
+                    f"names={root / 'shapes.names'}\n")
+    capsys.readouterr()
+    rc = main(["detector", "map", str(data), str(CFG), str(weights)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    expected = {"no valid list": f"{data}:2: valid file", "empty list": f"{listing}: list file names no images",
+                "bad label": "x.txt:1: malformed label line"}[problem]
+    assert expected in err[-1]
+    assert not any("Traceback" in line for line in err)
+    assert not (tmp_path / "results").exists()
