@@ -20,6 +20,7 @@ USAGE = """usage: darknet_py <function>
   partial CFG WEIGHTS OUT N                the first N layers' weights, seen = 0
   dump CFG WEIGHTS INPUT OUT.h5 [-backend B]
   compare A.h5 B.h5 [-rtol 1e-4]
+  export CFG WEIGHTS model.onnx [-opset 17]  an ONNX inference graph (needs torch and onnx)
   init CFG OUT.weights [-seed 0]           untrained weights, Darknet's initialisation
   summary CFG [-width W -height H]         the layer table
 Add --debug to any command for a traceback on errors."""
@@ -332,6 +333,15 @@ def run(argv):
             print(f"first divergent layer: {first} (rtol {rtol:g})")
             return 1
         print(f"all {len(rows)} layers agree within rtol {rtol:g}")
+    elif word == "export":
+        from .export import export_onnx
+        opset = args.int("-opset", 17)
+        cfg, weights, out = args.positional(3, "export CFG WEIGHTS model.onnx [-opset 17]")
+        if opset < 17:
+            raise DarknetError(f"-opset must be 17 or more, got {opset}")
+        net = _load(cfg, weights)
+        export_onnx(net, out, opset)
+        print(f"Wrote {out} (opset {opset})", file=sys.stderr)
     elif word == "init":
         from .network import Network
         seed = args.int("-seed", 0)
