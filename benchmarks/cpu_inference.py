@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""CPU inference benchmark: darknet_py's backends beside OpenCV's Darknet importer and
+PyTorch eager (channels_last), each in its own process, in one sitting.
+
+usage: python benchmarks/cpu_inference.py [-cfgs yolov2-voc,yolov2-tiny-voc] [-size 416]
+                                          [-batches 1,8] [-runs 5] [-peers numpy,torch,opencv,pytorch]
+
+Prints ms per image, images per second, peak RSS and each figure's ratio to OpenCV's, with
+the GEMM bound (the network's FLOPs at a measured sgemm rate) and each peer's first-call time.
+Weights are generated (Darknet's initialisation): speed does not depend on their values."""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def peer_run(peer, cfg, weights, size, batch, runs):
+    """In a fresh process: first-call time, then the median of ``runs`` timed calls."""
+    x = np.random.default_rng(0).random((batch, 3, size, size), dtype=np.float32)
+    start = time.perf_counter()
+    if peer == "opencv":
+        import cv2
+        net = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
+
+        def run():
+            net.setInput(x)
+            return net.forward()
+    elif peer == "pytorch":
+        import torch
+        import darknet_py
+        from darknet_py.export import inference_module
+        module = inference_module(darknet_py.load_network(cfg, weights)).to(memory_format=torch.channels_last)
+        tx = torch.from_numpy(x).to(memory_format=torch.channels_last)
+
+        def run():
+            with torch.inference_mode():
+                return module(tx)
+    else:
+        import darknet_py
+        net = darknet_py.load_network(cfg, weights, backend=peer)
+        if (size, size) != (net.width, net.height):
+            net.resize(size, size)
+
+        def run():
+            return net.forward(x)
+    run()
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"first_s": first, "ms_per_image": 1000 * float(np.median(times)) / batch, "peak_rss_mb": rss}
+
+
+def sgemm_gflops():
+    a = np.random.rand(1024, 4608).astype(np.float32)
+    b = np.random.rand(4608, 676).astype(np.float32)
+    a @ b
+    t = time.perf_counter()
+    for _ in range(5):
+        a @ b
+    return 2 * 1024 * 4608 * 676 * 5 / (time.perf_counter() - t) / 1e9
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("-cfgs", default="yolov2-voc,yolov2-tiny-voc")
+    ap.add_argument("-size", type=int, default=416)
+    ap.add_argument("-batches", default="1,8")
+    ap.add_argument("-runs", type=int, default=5)
+    ap.add_argument("-peers", default="numpy,torch,opencv,pytorch")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        peer, cfg, weights, size, batch, runs = json.loads(a.child)
+        print(json.dumps(peer_run(peer, cfg, weights, size, batch, runs)))
+        return
+    import darknet_py
+    gflops = sgemm_gflops()
+    print(f"machine: {os.cpu_count()} cores; measured sgemm {gflops:.0f} GFLOP/s")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in a.cfgs.split(","):
+            cfg = REPO / "cfg" / f"{name}.cfg"
+            net = darknet_py.load_network(cfg)
+            net.resize(a.size, a.size)
+            weights = Path(tmp) / f"{name}.weights"
+            net.save_weights(weights)
+            flops = sum(layer.bflops for layer in net.layers)
+            for batch in (int(b) for b in a.batches.split(",")):
+                rows = {}
+                for peer in a.peers.split(","):
+                    child = json.dumps([peer, str(cfg), str(weights), a.size, batch, a.runs])
+                    done = subprocess.run([sys.executable, __file__, "--child", child], capture_output=True, text=True)
+                    if done.returncode:
+                        rows[peer] = None
+                        print(f"  {peer}: failed: {done.stderr.strip().splitlines()[-1:]}")
+                        continue
+                    rows[peer] = json.loads(done.stdout.strip().splitlines()[-1])
+                base = rows.get("opencv")
+                print(f"\n{name} at {a.size}, batch {batch}: {flops:.2f} BFLOPs/image, GEMM bound "
+                      f"{1000 * flops / gflops:.0f} ms/image")
+                print(f"  {'peer':10s} {'ms/img':>8s} {'img/s':>8s} {'peak MB':>8s} {'first s':>8s} {'vs OpenCV':>10s}")
+                for peer, r in rows.items():
+                    if r is None:
+                        continue
+                    ratio = r["ms_per_image"] / base["ms_per_image"] if base else float("nan")
+                    print(f"  {peer:10s} {r['ms_per_image']:8.1f} {1000 / r['ms_per_image']:8.2f} "
+                          f"{r['peak_rss_mb']:8.0f} {r['first_s']:8.2f} {ratio:10.2f}")
+
+
+if __name__ == "__main__":
+    main()
