@@ -16,6 +16,7 @@ USAGE = """usage: darknet_py <function>
   detector recall DATA CFG WEIGHTS
   detector map DATA CFG WEIGHTS [-iou_thresh 0.5] [-points 0|11|101] [-thresh .25]
   detector calc_anchors DATA [-num_of_clusters 5] [-width 416] [-height 416] [-show] [-seed 0]
+  classifier train DATA CFG [WEIGHTS] | valid DATA CFG WEIGHTS | predict DATA CFG WEIGHTS [IMAGE] [-top 5]
   detect CFG WEIGHTS [IMAGE]               detector test with the matching cfg/*.data
   partial CFG WEIGHTS OUT N                the first N layers' weights, seen = 0
   dump CFG WEIGHTS INPUT OUT.h5 [-backend B]
@@ -255,6 +256,33 @@ def calc_anchors(args):
     return 0
 
 
+def classifier_command(args):
+    """classifier train | valid | predict DATA CFG [WEIGHTS] [IMAGE]."""
+    from . import classifier
+    if not args.argv:
+        raise DarknetError("usage: darknet_py classifier [train|valid|predict] DATA CFG WEIGHTS ...")
+    sub = args.argv.pop(0)
+    top = args.int("-top", 0)
+    clear = args.flag("-clear")
+    max_batches = args.int("-max_batches", 0) or None
+    backend = backend_choice(args)
+    if sub == "train":
+        datacfg, cfg, weights = args.positional(2, "classifier train DATA CFG [WEIGHTS]", 1)
+        try:
+            classifier.train_classifier(datacfg, cfg, weights, backend, clear, max_batches=max_batches)
+        except KeyboardInterrupt:
+            return 130
+    elif sub == "valid":
+        datacfg, cfg, weights = args.positional(3, "classifier valid DATA CFG WEIGHTS")
+        classifier.validate_classifier(datacfg, _load(cfg, weights, backend))
+    elif sub == "predict":
+        datacfg, cfg, weights, image = args.positional(3, "classifier predict DATA CFG WEIGHTS [IMAGE]", 1)
+        classifier.predict_classifier(datacfg, _load(cfg, weights, backend), image, top or None)
+    else:
+        raise DarknetError(f"unknown classifier command '{sub}' (train, valid, predict)")
+    return 0
+
+
 def default_data_for(cfg):
     """darknet detect uses cfg/coco.data; darknet_py picks the .data whose classes match."""
     from .cfg import read_cfg
@@ -297,6 +325,8 @@ def run(argv):
         args.flag("-dont_show")                       # darknet_py never opens windows
         datacfg, cfg, weights, image = args.positional(3, "detector test DATA CFG WEIGHTS [IMAGE|FOLDER|LIST]", 1)
         test_detector(datacfg, cfg, weights, image, thresh, hier, nms, out, json_path, backend, ext_output)
+    elif word == "classifier":
+        return classifier_command(args)
     elif word == "detect":
         thresh, hier = args.float("-thresh", .24), args.float("-hier", .5)
         nms, out = args.float("-nms", .45), args.str("-out")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Make a small synthetic detection set in VOC layout: shapes on textured backgrounds.
 
-usage: python tools/make_shapes.py OUT [-train 2000] [-valid 200] [-seed 0]
+usage: python tools/make_shapes.py OUT [-train 2000] [-valid 200] [-seed 0] [-classify]
 
 Writes OUT/JPEGImages/*.jpg, OUT/Annotations/*.xml (VOC), OUT/labels/*.txt (Darknet's
 'class x y w h'), OUT/train.txt and OUT/valid.txt (absolute paths), OUT/shapes.names and
@@ -61,11 +61,43 @@ def make(out, n_train, n_valid, seed):
     return out
 
 
+def make_classification(out, n_train, n_valid, seed, size=64):
+    """A classification set: one shape an image, its class name in the file name (Darknet
+    finds a sample's label by looking for each label string in its path)."""
+    from PIL import Image
+    out = Path(out).resolve()
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "backup").mkdir(exist_ok=True)
+    rng = np.random.default_rng(seed)
+    lists = {"train": [], "valid": []}
+    for k in range(n_train + n_valid):
+        split = "train" if k < n_train else "valid"
+        image, boxes = render_scene(rng, size * 2, size * 2, max_objects=1)
+        cls, x, y, w, h = boxes[0]
+        side = max(w, h) * size * 2 * 1.3
+        cx, cy = x * size * 2, y * size * 2
+        crop = image.crop((int(cx - side / 2), int(cy - side / 2), int(cx + side / 2), int(cy + side / 2)))
+        path = out / "images" / f"{k:05d}_{SHAPE_CLASSES[cls]}.png"
+        crop.resize((size, size), Image.BILINEAR).save(path)
+        lists[split].append(str(path))
+    for split, paths in lists.items():
+        (out / f"{split}.list").write_text("".join(p + "\n" for p in paths))
+    (out / "labels.txt").write_text("".join(c + "\n" for c in SHAPE_CLASSES))
+    (out / "classify.data").write_text(
+        f"classes={len(SHAPE_CLASSES)}\ntrain={out / 'train.list'}\nvalid={out / 'valid.list'}\n"
+        f"labels={out / 'labels.txt'}\nbackup={out / 'backup'}\ntop=2\n")
+    return out
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out")
     ap.add_argument("-train", type=int, default=2000)
     ap.add_argument("-valid", type=int, default=200)
     ap.add_argument("-seed", type=int, default=0)
+    ap.add_argument("-classify", action="store_true", help="a classification set instead")
     a = ap.parse_args()
-    print(make(a.out, a.train, a.valid, a.seed) / "shapes.data")
+    if a.classify:
+        print(make_classification(a.out, a.train, a.valid, a.seed) / "classify.data")
+    else:
+        print(make(a.out, a.train, a.valid, a.seed) / "shapes.data")
