@@ -91,19 +91,14 @@ def train_classifier(datacfg, cfgfile, weightfile=None, backend=("numpy", None),
     """darknet train_classifier: one line per batch
     ``batch, epoch: loss, avg avg, rate rate, seconds seconds, images images``; NAME.backup
     every 100 batches, NAME_EPOCH.weights at each new epoch, NAME.weights at the end."""
-    from .network import Network
-    from .train.trainer import stop_on_term
+    from .train.trainer import start_network, stop_on_term
     data = DataConfig(datacfg)
     labels, _ = class_names(data)
     paths = read_list(data.file("train", "data/train.list"))
     backup = Path(data.get("backup", "backup"))
     base = Path(cfgfile).stem
     out(base)
-    net = Network(cfgfile, backend=backend[0], device=backend[1], seed=seed, init=weightfile is None)
-    if weightfile:
-        net.load_weights(weightfile, allow_prefix=True)
-    if clear:
-        net.seen = 0
+    net = start_network(cfgfile, weightfile, backend, seed, clear)
     if net.output_layer.outputs != len(labels):
         raise DarknetError(f"the network has {net.output_layer.outputs} outputs but the labels file "
                            f"lists {len(labels)} classes", cfgfile)

@@ -83,3 +83,19 @@ def find_tree(name, cfg_dir):
         if candidate.is_file():
             return candidate
     return None
+
+
+def tree_option(section, cfg_dir, nodes):
+    """The ``tree=`` option of a [region] or [softmax] section: the Tree, or None. The file
+    must exist and hold ``nodes`` entries."""
+    name = section.str("tree")
+    if not name:
+        return None
+    found = find_tree(name, cfg_dir)
+    if found is None:
+        section.fail(f"tree file '{name}' not found (looked in the working directory and beside "
+                     "the cfg)", "tree")
+    tree = read_tree(found)
+    if tree.n != nodes:
+        section.fail(f"tree file {found} has {tree.n} classes but the layer has {nodes}", "tree")
+    return tree

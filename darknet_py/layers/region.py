@@ -6,7 +6,7 @@ the input conv's channel layout, so the output keeps the input's [N, C, H, W] sh
 import numpy as np
 
 from .base import Layer, check_positive
-from ..tree import find_tree, read_tree
+from ..tree import tree_option
 
 F = np.float32
 
@@ -66,17 +66,7 @@ class Region(Layer):
         self.bias_match = s.int("bias_match", 0)
         if self.background:
             s.fail("'background' is not supported by darknet_py", "background")
-        self.tree = None
-        tree_name = s.str("tree")
-        if tree_name:
-            found = find_tree(tree_name, ctx.cfg_dir)
-            if found is None:
-                s.fail(f"tree file '{tree_name}' not found (looked in the working directory and "
-                       f"beside the cfg)", "tree")
-            self.tree = read_tree(found)
-            if self.tree.n != self.classes:
-                s.fail(f"tree file {found} has {self.tree.n} classes but classes={self.classes}",
-                       "tree")
+        self.tree = tree_option(s, ctx.cfg_dir, self.classes)
         self.map_file = s.str("map")        # read only by training (class = map[class])
         biases = np.full(self.num * 2, .5, dtype=F)   # darknet make_region_layer default
         anchors = s.floats("anchors")

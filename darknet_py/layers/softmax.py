@@ -3,7 +3,7 @@ import numpy as np
 
 from .base import Layer, check_positive
 from .region import softmax, tree_softmax
-from ..tree import find_tree, read_tree
+from ..tree import tree_option
 
 
 class Softmax(Layer):
@@ -19,15 +19,7 @@ class Softmax(Layer):
             s.fail("temperature must not be 0", "temperature")
         if self.inputs % self.groups:
             s.fail(f"groups={self.groups} does not divide the {self.inputs} inputs", "groups")
-        self.tree = None
-        tree_name = s.str("tree")
-        if tree_name:
-            found = find_tree(tree_name, ctx.cfg_dir)
-            if found is None:
-                s.fail(f"tree file '{tree_name}' not found", "tree")
-            self.tree = read_tree(found)
-            if self.tree.n != self.inputs:
-                s.fail(f"tree has {self.tree.n} nodes but the layer has {self.inputs} inputs", "tree")
+        self.tree = tree_option(s, ctx.cfg_dir, self.inputs)
         self.noloss = s.int("noloss", 0)
         self.spatial = s.int("spatial", 0)
         if self.spatial:

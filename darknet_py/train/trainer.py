@@ -77,20 +77,27 @@ def stop_on_term():
     signal.signal(signal.SIGINT, interrupt)
 
 
-def train_detector(datacfg, cfgfile, weightfile=None, backend=("numpy", None), clear=False,
-                   seed=0, max_batches=None, chart=None, workers=2, rank=0, world=1,
-                   reduce_gradients=None, out=print):
+def start_network(cfgfile, weightfile, backend, seed, clear):
+    """Darknet's load_network for training: weights (or a partial .conv.N) when given, else
+    Darknet's initialisation; -clear resets seen."""
     from ..network import Network
-    data = DataConfig(datacfg)
-    train_list = data.file("train", "data/train.list")
-    backup = Path(data.get("backup", "backup"))
-    base = Path(cfgfile).stem
-    out(base)
     net = Network(cfgfile, backend=backend[0], device=backend[1], seed=seed, init=weightfile is None)
     if weightfile:
         net.load_weights(weightfile, allow_prefix=True)
     if clear:
         net.seen = 0
+    return net
+
+
+def train_detector(datacfg, cfgfile, weightfile=None, backend=("numpy", None), clear=False,
+                   seed=0, max_batches=None, chart=None, workers=2, rank=0, world=1,
+                   reduce_gradients=None, out=print):
+    data = DataConfig(datacfg)
+    train_list = data.file("train", "data/train.list")
+    backup = Path(data.get("backup", "backup"))
+    base = Path(cfgfile).stem
+    out(base)
+    net = start_network(cfgfile, weightfile, backend, seed, clear)
     net.world = world
     region = net.output_layer
     if region.kind != "region":
