@@ -211,3 +211,15 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     start = darknet_py.load_network(cfg8, weights).params
     assert not np.allclose(ranks[0], start)
     np.testing.assert_allclose(ranks[0], single.params, rtol=1e-4, atol=1e-4 * np.abs(single.params).max())
+
+
+def test_calc_anchors_output_pasted_into_a_cfg_trains(shapes, tmp_path, capsys):
+    assert main(["detector", "calc_anchors", str(shapes / "shapes.data"), "-num_of_clusters", "2",
+                 "-width", "64", "-height", "64"]) == 0
+    anchors = re.search(r"anchors = (.*)", capsys.readouterr().out).group(1)
+    cfg = write_cfg(tmp_path / "anchored.cfg")
+    cfg.write_text(cfg.read_text().replace("anchors=1,1, 2,2", f"anchors={anchors}"))
+    assert darknet_py.load_network(cfg).output_layer.biases.tolist() != [1, 1, 2, 2]
+    assert main(["detector", "train", str(shapes / "shapes.data"), str(cfg), "-max_batches", "25"]) == 0
+    losses = [float(line.split()[1].rstrip(",")) for line in iteration_lines(capsys.readouterr().out)]
+    assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:5]), losses
