@@ -7,13 +7,19 @@ which one runs. Torch is imported only when asked for.
 """
 from ..errors import DarknetError
 
-BACKENDS = ("numpy", "torch")
+BACKENDS = ("numpy", "numba", "torch")
 
 
 def get_backend(name, device=None):
     if name == "numpy":
         from .numpy_ref import NumpyBackend
         return NumpyBackend()
+    if name == "numba":
+        try:
+            from .numba_cpu import NumbaBackend
+        except ImportError:
+            raise DarknetError("backend 'numba' needs Numba: pip install 'darknet_py[numba]'") from None
+        return NumbaBackend()
     if name == "torch":
         from .torch_backend import TorchBackend
         return TorchBackend(device)

@@ -1,0 +1,230 @@
+"""The Numba CPU backend: the reference's math with its hot loops compiled (im2col/col2im,
+fused bias + activation, max-pool with its argmax, activation gradients) and batch norm folded
+into the weights for inference (``scale / (sqrt(var) + 1e-6)``, Darknet's denominator).
+GEMMs go to BLAS through NumPy, outside the compiled loops, so Numba's threads and BLAS's
+never run at once. Layers without a kernel here use the reference; every layer is checked
+against it (tests/test_layer_parity.py)."""
+import numba
+import numpy as np
+from numba import njit, prange
+
+from .numpy_ref import NumpyBackend
+
+F = np.float32
+ACTIVATION_CODES = {"linear": 0, "leaky": 1, "relu": 2, "logistic": 3}
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def im2col(x, size, stride, pad, out_h, out_w, cols):
+    """darknet im2col_cpu for one image: x [C, H, W] -> cols [C*size*size, out_h*out_w]."""
+    c, h, w = x.shape
+    for row in prange(c * size * size):
+        ch = row // (size * size)
+        ky = (row // size) % size
+        kx = row % size
+        for oy in range(out_h):
+            iy = oy * stride + ky - pad
+            for ox in range(out_w):
+                ix = ox * stride + kx - pad
+                if 0 <= iy < h and 0 <= ix < w:
+                    cols[row, oy * out_w + ox] = x[ch, iy, ix]
+                else:
+                    cols[row, oy * out_w + ox] = 0.0
+
+
+@njit(parallel=True, cache=True)
+def col2im_add(cols, size, stride, pad, out_h, out_w, dx):
+    """darknet col2im_cpu: add the columns back onto dx [C, H, W] (each channel in a thread)."""
+    c, h, w = dx.shape
+    for ch in prange(c):
+        for ky in range(size):
+            for kx in range(size):
+                row = (ch * size + ky) * size + kx
+                for oy in range(out_h):
+                    iy = oy * stride + ky - pad
+                    if iy < 0 or iy >= h:
+                        continue
+                    for ox in range(out_w):
+                        ix = ox * stride + kx - pad
+                        if 0 <= ix < w:
+                            dx[ch, iy, ix] += cols[row, oy * out_w + ox]
+
+
+@njit(parallel=True, cache=True)
+def bias_activate(y, bias, code):
+    """y [K, P] += bias[k], then darknet's activation, in place."""
+    k, p = y.shape
+    for i in prange(k):
+        b = bias[i]
+        for j in range(p):
+            v = y[i, j] + b
+            if code == 1:
+                v = v if v > 0 else np.float32(.1) * v
+            elif code == 2:
+                v = v if v > 0 else np.float32(0)
+            elif code == 3:
+                v = np.float32(1) / (np.float32(1) + np.exp(-v))
+            y[i, j] = v
+
+
+@njit(parallel=True, cache=True)
+def maxpool(x, size, stride, before, out_h, out_w, out, argmax):
+    """darknet forward_maxpool_layer: window from -padding/2, first maximum wins,
+    cells outside count as -FLT_MAX; argmax holds the input's flat index per output."""
+    n, c, h, w = x.shape
+    lowest = np.float32(-3.4028234663852886e38)
+    for nc in prange(n * c):
+        b = nc // c
+        ch = nc % c
+        for oy in range(out_h):
+            for ox in range(out_w):
+                best = lowest
+                best_i = -1
+                for ky in range(size):
+                    iy = oy * stride - before + ky
+                    for kx in range(size):
+                        ix = ox * stride - before + kx
+                        if 0 <= iy < h and 0 <= ix < w:
+                            v = x[b, ch, iy, ix]
+                            if v > best:
+                                best = v
+                                best_i = (nc * h + iy) * w + ix
+                out[b, ch, oy, ox] = best
+                argmax[b, ch, oy, ox] = best_i
+
+
+@njit(cache=True)
+def scatter_add(target, index, values):
+    for i in range(index.size):
+        if index[i] >= 0:
+            target[index[i]] += values[i]
+
+
+class NumbaBackend(NumpyBackend):
+    name = "numba"
+
+    def __init__(self):
+        self.folded = {}
+        self.workspace = np.empty(0, dtype=F)
+
+    def prepare(self, net):
+        self.folded = {}            # parameters changed: refold on the next inference
+
+    def update(self, net, lr, batch, momentum, decay):
+        super().update(net, lr, batch, momentum, decay)
+        self.folded = {}
+
+    def _work(self, rows, cols):
+        if self.workspace.size < rows * cols:
+            self.workspace = np.empty(rows * cols, dtype=F)
+        return self.workspace[:rows * cols].reshape(rows, cols)
+
+    def _fold(self, layer):
+        """Inference weights with BN folded in (float64 math, float32 result)."""
+        if layer.index not in self.folded:
+            p = layer.params
+            w = p["weights"].reshape(layer.filters, -1).astype(np.float64)
+            b = p["biases"].astype(np.float64)
+            if layer.batch_normalize:
+                factor = p["scales"] / (np.sqrt(p["rolling_variance"].astype(np.float64)) + 1e-6)
+                w = w * factor[:, None]
+                b = b - p["rolling_mean"] * factor
+            self.folded[layer.index] = (np.ascontiguousarray(w, dtype=F), b.astype(F))
+        return self.folded[layer.index]
+
+    def _columns(self, layer, image):
+        """im2col of one image (a view of the image itself for a plain 1x1 conv)."""
+        _, oh, ow = layer.out_shape
+        if layer.size == 1 and layer.stride == 1 and layer.padding == 0:
+            return image.reshape(image.shape[0], -1)
+        cols = self._work(image.shape[0] * layer.size * layer.size, oh * ow)
+        im2col(image, layer.size, layer.stride, layer.padding, oh, ow, cols)
+        return cols
+
+    def _convolve(self, layer, x, weights):
+        """[N, K, oh, ow] = weights [K, C*k*k] @ columns, per image and group."""
+        n = x.shape[0]
+        k, oh, ow = layer.out_shape
+        g = layer.groups
+        out = np.empty((n, k, oh * ow), dtype=F)
+        cg, kg = x.shape[1] // g, k // g
+        for b in range(n):
+            for j in range(g):
+                cols = self._columns(layer, np.ascontiguousarray(x[b, j * cg:(j + 1) * cg]))
+                np.dot(weights[j * kg:(j + 1) * kg], cols, out=out[b, j * kg:(j + 1) * kg])
+        return out
+
+    def forward_layer(self, layer, inputs, state):
+        kind = layer.kind
+        if kind == "convolutional":
+            return self._conv_forward(layer, inputs[0], state)
+        if kind == "maxpool":
+            return self._maxpool_forward(layer, inputs[0], state)
+        return super().forward_layer(layer, inputs, state)
+
+    def _conv_forward(self, layer, x, state):
+        code = ACTIVATION_CODES.get(layer.activation)
+        if state.train or code is None:
+            if state.train or layer.batch_normalize:
+                return super().forward_layer(layer, [x], state)
+        n = x.shape[0]
+        k, oh, ow = layer.out_shape
+        w, b = self._fold(layer)
+        out = self._convolve(layer, x, w)
+        for i in range(n):
+            if code is None:
+                continue
+            bias_activate(out[i], b, code)
+        if code is None:
+            from ..layers import activations
+            out = activations.activate(out + b[None, :, None], layer.activation)
+        return out.reshape(n, k, oh, ow)
+
+    def _maxpool_forward(self, layer, x, state):
+        n, c = x.shape[:2]
+        _, oh, ow = layer.out_shape
+        out = np.empty((n, c, oh, ow), dtype=F)
+        argmax = np.empty((n, c, oh, ow), dtype=np.int64)
+        maxpool(np.ascontiguousarray(x), layer.size, layer.stride, layer.padding // 2, oh, ow, out, argmax)
+        if state.train:
+            state.saved_for(layer)["flat_argmax"] = argmax
+        return out
+
+    def backward_layer(self, layer, inputs, output, delta, input_deltas, state):
+        if layer.kind == "maxpool" and "flat_argmax" in state.saved_for(layer):
+            if input_deltas[0] is not None:
+                scatter_add(input_deltas[0].reshape(-1), state.saved_for(layer)["flat_argmax"].reshape(-1),
+                            np.ascontiguousarray(delta).reshape(-1))
+            return
+        if layer.kind == "convolutional" and layer.groups == 1:
+            return self._conv_backward(layer, inputs[0], output, delta, input_deltas, state)
+        super().backward_layer(layer, inputs, output, delta, input_deltas, state)
+
+    def _conv_backward(self, layer, x, output, delta, input_deltas, state):
+        """darknet backward_convolutional_layer with compiled im2col/col2im and BLAS gemms."""
+        from ..layers import activations, batchnorm
+        p, u = layer.params, layer.updates
+        delta *= activations.gradient(output, layer.activation)
+        if layer.batch_normalize:
+            batchnorm.backward(delta, p, u, state.saved_for(layer))
+        else:
+            u["biases"] += delta.sum(axis=(0, 2, 3), dtype=np.float64).astype(F)
+        n = x.shape[0]
+        k, oh, ow = layer.out_shape
+        wmat = p["weights"].reshape(k, -1)
+        grad = u["weights"].reshape(k, -1)
+        for b in range(n):
+            d = np.ascontiguousarray(delta[b].reshape(k, oh * ow))
+            cols = self._columns(layer, np.ascontiguousarray(x[b]))
+            grad += d @ cols.T
+            if input_deltas[0] is None:
+                continue
+            dcols = wmat.T @ d
+            if layer.size == 1:     # darknet: the 1x1 gemm writes the input delta (beta 0)
+                if layer.stride == 1 and layer.padding == 0:
+                    input_deltas[0][b] = dcols.reshape(input_deltas[0][b].shape)
+                else:
+                    input_deltas[0][b] = 0
+                    col2im_add(dcols, 1, layer.stride, layer.padding, oh, ow, input_deltas[0][b])
+            else:
+                col2im_add(dcols, layer.size, layer.stride, layer.padding, oh, ow, input_deltas[0][b])
