@@ -18,7 +18,7 @@ def get_backend(name, device=None):
         try:
             from .numba_cpu import NumbaBackend
         except ImportError:
-            raise DarknetError("backend 'numba' needs Numba: pip install 'darknet_py[numba]'") from None
+            raise DarknetError("backend 'numba' needs Numba: pip install numba scipy") from None
         return NumbaBackend()
     if name == "torch":
         from .torch_backend import TorchBackend
