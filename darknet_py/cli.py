@@ -9,7 +9,7 @@ from .errors import DarknetError
 USAGE = """usage: darknet_py <function>
   detector test DATA CFG WEIGHTS [IMAGE|FOLDER|LIST.txt] [-thresh .24] [-hier .5] [-nms .45] [-out predictions]
                 [-ext_output] [-dont_show]
-                [-json FILE] [-backend numpy|torch] [-i N | -gpus 0,1 | -nogpu]
+                [-json FILE] [-backend numpy|numba|torch] [-i N | -gpus 0,1 | -nogpu]
   detector train DATA CFG [WEIGHTS] [-clear] [-gpus 0,1] [-nogpu] [-backend B] [-chart chart.png]
                 [-max_batches N] [-seed 0]
   detector valid DATA CFG WEIGHTS [-out PREFIX]     results/comp4_det_test_CLASS.txt (or COCO json)
@@ -96,8 +96,8 @@ def backend_choice(args):
     if backend is None:
         wants_gpu = device.startswith("cuda") if device else has_cuda_device() and not nogpu
         backend = "torch" if wants_gpu else "numpy"
-    if backend == "numpy" and device not in (None, "cpu"):
-        raise DarknetError(f"backend numpy runs on the CPU only; use -backend torch for {device}")
+    if backend in ("numpy", "numba") and device not in (None, "cpu"):
+        raise DarknetError(f"backend {backend} runs on the CPU only; use -backend torch for {device}")
     return backend, device
 
 
