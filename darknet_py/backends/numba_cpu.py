@@ -100,6 +100,87 @@ def scatter_add(target, index, values):
             target[index[i]] += values[i]
 
 
+# Winograd F(4x4, 3x3) (Lavin & Gray): Y = A^T [(G g G^T) * (B^T d B)] A on 6x6 input tiles.
+BT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+               [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=np.float64)
+G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+              [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], dtype=np.float64)
+AT = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
+               [0, 1, -1, 8, -8, 1]], dtype=np.float64)
+BT32, AT32 = BT.astype(F), AT.astype(F)
+
+
+def winograd_filters(weights):
+    """U[36, K, C] = G g G^T for every 3x3 filter (float64 math)."""
+    u = np.einsum("ai,kcij,bj->abkc", G, weights.astype(np.float64), G)
+    return np.ascontiguousarray(u.reshape(36, *weights.shape[:2]), dtype=F)
+
+
+@njit(parallel=True, cache=True)
+def winograd_input(x, tiles_h, tiles_w, bt, v):
+    """V[36, C, T] = B^T d B for every 6x6 tile d (stride 4, starting at -1: pad 1)."""
+    c, h, w = x.shape
+    for ch in prange(c):
+        d = np.empty((6, 6), dtype=np.float32)
+        tmp = np.empty((6, 6), dtype=np.float32)
+        for ty in range(tiles_h):
+            for tx in range(tiles_w):
+                for i in range(6):
+                    iy = ty * 4 - 1 + i
+                    for j in range(6):
+                        ix = tx * 4 - 1 + j
+                        d[i, j] = x[ch, iy, ix] if 0 <= iy < h and 0 <= ix < w else np.float32(0)
+                for i in range(6):
+                    for j in range(6):
+                        acc = np.float32(0)
+                        for k in range(6):
+                            acc += bt[i, k] * d[k, j]
+                        tmp[i, j] = acc
+                t = ty * tiles_w + tx
+                for i in range(6):
+                    for j in range(6):
+                        acc = np.float32(0)
+                        for k in range(6):
+                            acc += tmp[i, k] * bt[j, k]
+                        v[i * 6 + j, ch, t] = acc
+
+
+@njit(parallel=True, cache=True)
+def winograd_output(m, tiles_h, tiles_w, at, bias, code, out):
+    """out[K, H, W] = A^T m A per tile, cropped, plus bias and the activation."""
+    k_count, h, w = out.shape
+    for k in prange(k_count):
+        tmp = np.empty((4, 6), dtype=np.float32)
+        for ty in range(tiles_h):
+            for tx in range(tiles_w):
+                t = ty * tiles_w + tx
+                for i in range(4):
+                    for j in range(6):
+                        acc = np.float32(0)
+                        for a in range(6):
+                            acc += at[i, a] * m[a * 6 + j, k, t]
+                        tmp[i, j] = acc
+                for i in range(4):
+                    oy = ty * 4 + i
+                    if oy >= h:
+                        break
+                    for j in range(4):
+                        ox = tx * 4 + j
+                        if ox >= w:
+                            break
+                        acc = np.float32(0)
+                        for a in range(6):
+                            acc += tmp[i, a] * at[j, a]
+                        v = acc + bias[k]
+                        if code == 1:
+                            v = v if v > 0 else np.float32(.1) * v
+                        elif code == 2:
+                            v = v if v > 0 else np.float32(0)
+                        elif code == 3:
+                            v = np.float32(1) / (np.float32(1) + np.exp(-v))
+                        out[k, oy, ox] = v
+
+
 class NumbaBackend(NumpyBackend):
     name = "numba"
 
@@ -162,11 +243,33 @@ class NumbaBackend(NumpyBackend):
             return self._maxpool_forward(layer, inputs[0], state)
         return super().forward_layer(layer, inputs, state)
 
+    def _winograd_ready(self, layer):
+        """3x3, stride 1, pad 1, no groups, and enough channels to pay for the transforms."""
+        return (layer.size == 3 and layer.stride == 1 and layer.padding == 1 and layer.groups == 1
+                and layer.in_shape[0] >= 16 and layer.filters >= 16)
+
+    def _winograd(self, layer, x, code):
+        if ("winograd", layer.index) not in self.folded:
+            w, b = self._fold(layer)
+            self.folded[("winograd", layer.index)] = (winograd_filters(w.reshape(layer.filters, -1, 3, 3)), b)
+        u, b = self.folded[("winograd", layer.index)]
+        n, c, h, w = x.shape
+        tiles_h, tiles_w = (h + 3) // 4, (w + 3) // 4
+        out = np.empty((n, layer.filters, h, w), dtype=F)
+        v = np.empty((36, c, tiles_h * tiles_w), dtype=F)
+        for i in range(n):
+            winograd_input(np.ascontiguousarray(x[i]), tiles_h, tiles_w, BT32, v)
+            m = np.matmul(u, v)
+            winograd_output(m, tiles_h, tiles_w, AT32, b, code, out[i])
+        return out
+
     def _conv_forward(self, layer, x, state):
         code = ACTIVATION_CODES.get(layer.activation)
         if state.train or code is None:
             if state.train or layer.batch_normalize:
                 return super().forward_layer(layer, [x], state)
+        if code is not None and self._winograd_ready(layer):
+            return self._winograd(layer, x, code)
         n = x.shape[0]
         k, oh, ow = layer.out_shape
         w, b = self._fold(layer)
