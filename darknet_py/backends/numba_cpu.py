@@ -264,24 +264,25 @@ class NumbaBackend(NumpyBackend):
         return out
 
     def _conv_forward(self, layer, x, state):
-        code = ACTIVATION_CODES.get(layer.activation)
-        if state.train or code is None:
-            if state.train or layer.batch_normalize:
-                return super().forward_layer(layer, [x], state)
-        if code is not None and self._winograd_ready(layer):
-            return self._winograd(layer, x, code)
         n = x.shape[0]
-        k, oh, ow = layer.out_shape
+        code = ACTIVATION_CODES.get(layer.activation)
+        if state.train:          # batch statistics: the reference's batch norm on our gemm
+            from ..layers import activations, batchnorm
+            p = layer.params
+            out = self._convolve(layer, x, p["weights"].reshape(layer.filters, -1))
+            out = out.reshape(n, *layer.out_shape)
+            if layer.batch_normalize:
+                out = batchnorm.forward_train(out, p, state.saved_for(layer))
+            return activations.activate(out + p["biases"].reshape(1, -1, 1, 1), layer.activation)
+        if code is None:         # activations without a compiled epilogue
+            return super().forward_layer(layer, [x], state)
+        if self._winograd_ready(layer):
+            return self._winograd(layer, x, code)
         w, b = self._fold(layer)
         out = self._convolve(layer, x, w)
-        for i in range(n):
-            if code is None:
-                continue
-            bias_activate(out[i], b, code)
-        if code is None:
-            from ..layers import activations
-            out = activations.activate(out + b[None, :, None], layer.activation)
-        return out.reshape(n, k, oh, ow)
+        for image in out:
+            bias_activate(image, b, code)
+        return out.reshape(n, *layer.out_shape)
 
     def _maxpool_forward(self, layer, x, state):
         n, c = x.shape[:2]
