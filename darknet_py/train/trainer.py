@@ -49,16 +49,16 @@ class Chart:
         w, h, pad = 640, 360, 40
         im = Image.new("RGB", (w, h), "white")
         d = ImageDraw.Draw(im)
-        d.rectangle([pad, pad // 2, w - pad // 2, h - pad], outline="black")
+        d.rectangle([pad, pad, w - pad // 2, h - pad], outline="black")
         pts = np.array(self.points, dtype=float)
         x0, x1 = pts[0, 0], max(pts[-1, 0], pts[0, 0] + 1)
         top = max(np.percentile(pts[:, 1], 95), pts[:, 2].max(), 1e-6)
         sx = lambda v: pad + (v - x0) / (x1 - x0) * (w - 1.5 * pad)
-        sy = lambda v: h - pad - min(v, top) / top * (h - 1.5 * pad)
+        sy = lambda v: h - pad - min(v, top) / top * (h - 2 * pad)
         for col, color in ((1, (160, 160, 255)), (2, (200, 0, 0))):
             d.line([(sx(p[0]), sy(p[col])) for p in pts], fill=color, width=1 if col == 1 else 2)
         d.text((pad, h - pad + 8), f"iteration {int(x0)} .. {int(pts[-1, 0])}", fill="black")
-        d.text((pad + 4, pad // 2 + 4), f"loss (blue), avg loss (red); top {top:.3g}", fill="black")
+        d.text((pad, pad // 2 - 6), f"loss (blue), avg loss (red); axis top {top:.3g}", fill="black")
         atomic_write(self.path, lambda f: im.save(f, format="PNG"))
 
 
