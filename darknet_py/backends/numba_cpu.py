@@ -4,7 +4,8 @@ into the weights for inference (``scale / (sqrt(var) + 1e-6)``, Darknet's denomi
 GEMMs go to BLAS through NumPy, outside the compiled loops, so Numba's threads and BLAS's
 never run at once. Layers without a kernel here use the reference; every layer is checked
 against it (tests/test_layer_parity.py)."""
-import numba
+import time
+
 import numpy as np
 from numba import njit, prange
 
@@ -186,6 +187,7 @@ class NumbaBackend(NumpyBackend):
 
     def __init__(self):
         self.folded = {}
+        self.choice = {}            # (layer, input shape) -> "winograd" | "direct"
         self.workspace = np.empty(0, dtype=F)
 
     def prepare(self, net):
@@ -276,13 +278,27 @@ class NumbaBackend(NumpyBackend):
             return activations.activate(out + p["biases"].reshape(1, -1, 1, 1), layer.activation)
         if code is None:         # activations without a compiled epilogue
             return super().forward_layer(layer, [x], state)
-        if self._winograd_ready(layer):
-            return self._winograd(layer, x, code)
+        if not self._winograd_ready(layer):
+            return self._direct(layer, x, code)
+        # Winograd wins on large maps; on small ones (13x13: 16 tiles) its 36 thin gemms
+        # lose to one im2col gemm. The first call times both for this shape and keeps the faster.
+        key = (layer.index, x.shape)
+        if key not in self.choice:
+            timings = {}
+            for name, run in (("winograd", self._winograd), ("direct", self._direct)):
+                start = time.perf_counter()
+                out = run(layer, x, code)
+                timings[name] = time.perf_counter() - start
+            self.choice[key] = min(timings, key=timings.get)
+            return out
+        return self._winograd(layer, x, code) if self.choice[key] == "winograd" else self._direct(layer, x, code)
+
+    def _direct(self, layer, x, code):
         w, b = self._fold(layer)
         out = self._convolve(layer, x, w)
         for image in out:
             bias_activate(image, b, code)
-        return out.reshape(n, *layer.out_shape)
+        return out.reshape(x.shape[0], *layer.out_shape)
 
     def _maxpool_forward(self, layer, x, state):
         n, c = x.shape[:2]
