@@ -30,8 +30,9 @@ class ForwardState:
         return self.saved.setdefault(layer.index, {})
 
 
-def build_layers(sections, cfg_path, width=None, height=None):
-    """Turn parsed sections into (NetOptions, [layers]); shapes flow layer to layer."""
+def build_layers(sections, cfg_path, width=None, height=None, warn=True):
+    """Turn parsed sections into (NetOptions, [layers]); shapes flow layer to layer.
+    Unused options are warned about once, on the first build (not on every resize)."""
     path = str(cfg_path)
     first = sections[0]
     if first.kind not in NET_SECTIONS:
@@ -42,7 +43,8 @@ def build_layers(sections, cfg_path, width=None, height=None):
     if height:
         first.options["height"] = (str(height), first.options.get("height", ("", first.line))[1])
     net = NetOptions.from_section(first)
-    first.warn_unused()
+    if warn:
+        first.warn_unused()
     if not (net.height and net.width and net.channels):
         raise DarknetError("[net] needs width, height and channels for an image network",
                            path, first.line)
@@ -62,7 +64,8 @@ def build_layers(sections, cfg_path, width=None, height=None):
         layer = cls(BuildContext(len(layers), section, shape, layers, net, cfg_dir))
         if layer.outputs > MAX_FLOATS:
             section.fail(f"output of {layer.out_shape} floats is absurdly large")
-        section.warn_unused()
+        if warn:
+            section.warn_unused()
         layers.append(layer)
         shape = layer.out_shape
     if not layers:
@@ -139,7 +142,7 @@ class Network:
         """Rebuild the shapes for a new input size; parameters are kept (darknet resize_network)."""
         old = self.layers
         self.backend.sync_params(self)
-        self.net, self.layers = build_layers(self.sections, self.cfg_path, width, height)
+        self.net, self.layers = build_layers(self.sections, self.cfg_path, width, height, warn=False)
         for before, after in zip(old, self.layers):
             if before.param_shapes() != after.param_shapes():
                 raise DarknetError(f"layer {after.index} ({after.kind}) cannot be resized: its "
