@@ -24,6 +24,7 @@ USAGE = """usage: darknet_py <function>
   export CFG WEIGHTS model.onnx [-opset 17]  an ONNX inference graph (needs torch and onnx)
   init CFG OUT.weights [-seed 0]           untrained weights, Darknet's initialisation
   summary CFG [-width W -height H]         the layer table
+  bench CFG [-size 416] [-batch 1] [-backend B] [-runs 5]   per-layer milliseconds and GFLOP/s
 Add --debug to any command for a traceback on errors."""
 
 
@@ -283,6 +284,38 @@ def classifier_command(args):
     return 0
 
 
+def bench(args):
+    """bench CFG [-size 416] [-batch 1] [-backend B] [-runs 5]: Darknet's layer table with
+    each layer's milliseconds and GFLOP/s, so one can see where the time goes."""
+    import numpy as np
+    from .network import ForwardState, Network
+    size, batch, runs = args.int("-size", 0), args.int("-batch", 1), args.int("-runs", 5)
+    name, device = backend_choice(args)
+    (cfg,) = args.positional(1, "bench CFG [-size 416] [-batch 1] [-backend B] [-runs 5]")
+    net = Network(cfg, backend=name, device=device)
+    if size:
+        net.resize(size, size)
+    x = np.random.default_rng(0).random((batch, net.channels, net.height, net.width), dtype=np.float32)
+    net.forward(x)                                   # compile, fold, autotune
+    times = np.zeros(len(net.layers))
+    for _ in range(runs):
+        outputs, data = [], net.backend.asarray(x)
+        for layer in net.layers:
+            inputs = [data if i < 0 else outputs[i] for i in layer.input_layers]
+            start = time.perf_counter()
+            outputs.append(net.backend.forward_layer(layer, inputs, ForwardState()))
+            net.backend.to_numpy(outputs[-1][:1])    # wait for asynchronous devices
+            times[layer.index] += time.perf_counter() - start
+    times /= runs
+    print(f"{Path(cfg).name} at {net.width}x{net.height}, batch {batch}, backend {name}")
+    for layer, t in zip(net.layers, times):
+        rate = f"{layer.bflops * batch / t:7.1f} GFLOP/s" if layer.bflops else ""
+        print(f"{layer.index:5d} {layer.summary():78s} {t * 1000:8.2f} ms {rate}")
+    total = times.sum()
+    flops = sum(layer.bflops for layer in net.layers) * batch
+    print(f"total {total * 1000:.1f} ms, {batch / total:.2f} images/s, {flops / total:.1f} GFLOP/s")
+
+
 def default_data_for(cfg):
     """darknet detect uses cfg/coco.data; darknet_py picks the .data whose classes match."""
     from .cfg import read_cfg
@@ -380,6 +413,8 @@ def run(argv):
         net.save_weights(out)
         print(f"Wrote untrained weights ({net.params.size} floats, seed {seed}) to {out}",
               file=sys.stderr)
+    elif word == "bench":
+        bench(args)
     elif word == "summary":
         from .network import Network
         width, height = args.int("-width", 0), args.int("-height", 0)
