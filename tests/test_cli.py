@@ -108,3 +108,26 @@ def test_bench_prints_per_layer_times(capsys):
     rows = out[1:-1]
     assert len(rows) == 16 and "GFLOP/s" in rows[0] and rows[-1].strip().startswith("15 detection")
     assert out[-1].startswith("total ") and "images/s" in out[-1]
+
+
+def test_shipped_model_finds_the_sample_shapes(tmp_path, capsys, monkeypatch):
+    """The README's default: the shipped shapes model on data/sample.png (made by
+    tools/make_sample_image.py, seed 19) finds every shape, with the right class, and
+    nothing else."""
+    from darknet_py.data.shapes import SHAPE_CLASSES, render_scene
+    from darknet_py.detection.nms import box_iou
+    _, truths = render_scene(np.random.default_rng(19), 320, 240)
+    monkeypatch.chdir(tmp_path)
+    assert main(["detector", "test", str(REPO / "cfg" / "shapes.data"), str(REPO / "cfg" / "yolov2-tiny-shapes.cfg"),
+                 str(REPO / "weights" / "yolov2-tiny-shapes.weights"), str(REPO / "data" / "sample.png"),
+                 "-json", "out.json"]) == 0
+    objects = json.loads((tmp_path / "out.json").read_text())[0]["objects"]
+    assert len(objects) == len(truths)
+    for cls, x, y, w, h in truths:
+        best = max(objects, key=lambda o: box_iou(np.array([x, y, w, h], np.float32), np.array(
+            [[o["relative_coordinates"][k] for k in ("center_x", "center_y", "width", "height")]], np.float32))[0])
+        c = best["relative_coordinates"]
+        assert box_iou(np.array([x, y, w, h], np.float32),
+                       np.array([[c["center_x"], c["center_y"], c["width"], c["height"]]], np.float32))[0] > .5
+        assert best["name"] == SHAPE_CLASSES[cls]
+    assert (tmp_path / "predictions.png").exists()
