@@ -79,7 +79,7 @@ def main():
     ap.add_argument("-size", type=int, default=416)
     ap.add_argument("-batches", default="1,8")
     ap.add_argument("-runs", type=int, default=5)
-    ap.add_argument("-peers", default="numpy,torch,opencv,pytorch")
+    ap.add_argument("-peers", default="numpy,numba,torch,opencv,pytorch")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:

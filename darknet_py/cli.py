@@ -80,9 +80,15 @@ def has_cuda_device():
     return os.path.exists("/dev/nvidia0") or os.path.exists("/dev/nvidiactl")
 
 
+def default_cpu_backend():
+    import importlib.util
+    return "numba" if importlib.util.find_spec("numba") else "numpy"
+
+
 def backend_choice(args):
     """Darknet's -i N / -gpus 0,1 / -nogpu, plus -backend B and -device D.
-    Default: torch on CUDA when a GPU is present, else the NumPy reference."""
+    Default: torch on CUDA when a GPU is present, else the Numba CPU backend (the NumPy
+    reference where Numba is missing)."""
     backend = args.str("-backend")
     device = args.str("-device")
     index = args.str("-i")
@@ -96,7 +102,7 @@ def backend_choice(args):
         device = f"cuda:{gpus.split(',')[0]}"
     if backend is None:
         wants_gpu = device.startswith("cuda") if device else has_cuda_device() and not nogpu
-        backend = "torch" if wants_gpu else "numpy"
+        backend = "torch" if wants_gpu else default_cpu_backend()
     if backend in ("numpy", "numba") and device not in (None, "cpu"):
         raise DarknetError(f"backend {backend} runs on the CPU only; use -backend torch for {device}")
     return backend, device

@@ -38,7 +38,7 @@ def test_torch_missing_says_how_to_install(monkeypatch):
     (["-backend", "torch", "-nogpu"], ("torch", "cpu")),
     (["-i", "1"], ("torch", "cuda:1")),
     (["-gpus", "2,3"], ("torch", "cuda:2")),
-    (["-nogpu"], ("numpy", "cpu")),
+    (["-nogpu"], ("numba", "cpu")),
 ])
 def test_darknet_device_flags(argv, expected):
     assert backend_choice(Args(argv)) == expected

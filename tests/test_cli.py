@@ -104,7 +104,7 @@ def test_init_then_partial(tmp_path):
 def test_bench_prints_per_layer_times(capsys):
     assert main(["bench", str(REPO / "cfg" / "yolov2-tiny-voc.cfg"), "-size", "96", "-runs", "1"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "yolov2-tiny-voc.cfg at 96x96, batch 1, backend numpy"
+    assert out[0] == "yolov2-tiny-voc.cfg at 96x96, batch 1, backend numba"
     rows = out[1:-1]
     assert len(rows) == 16 and "GFLOP/s" in rows[0] and rows[-1].strip().startswith("15 detection")
     assert out[-1].startswith("total ") and "images/s" in out[-1]
