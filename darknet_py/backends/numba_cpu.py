@@ -58,6 +58,18 @@ def col2im_add(cols, size, stride, pad, out_h, out_w, dx):
                             dx[ch, iy, ix] += cols[row, oy * out_w + ox]
 
 
+@njit(inline="always")
+def activate(v, code):
+    """darknet's linear (0), leaky (1), relu (2) and logistic (3) on one value."""
+    if code == 1:
+        return v if v > 0 else np.float32(.1) * v
+    if code == 2:
+        return v if v > 0 else np.float32(0)
+    if code == 3:
+        return np.float32(1) / (np.float32(1) + np.exp(-v))
+    return v
+
+
 @njit(parallel=True, cache=True)
 def bias_activate(y, bias, code):
     """y [K, P] += bias[k], then darknet's activation, in place."""
@@ -65,14 +77,7 @@ def bias_activate(y, bias, code):
     for i in prange(k):
         b = bias[i]
         for j in range(p):
-            v = y[i, j] + b
-            if code == 1:
-                v = v if v > 0 else np.float32(.1) * v
-            elif code == 2:
-                v = v if v > 0 else np.float32(0)
-            elif code == 3:
-                v = np.float32(1) / (np.float32(1) + np.exp(-v))
-            y[i, j] = v
+            y[i, j] = activate(y[i, j] + b, code)
 
 
 @njit(parallel=True, cache=True)
@@ -130,12 +135,9 @@ def scatter_add(target, index, values):
 
 
 # Winograd F(4x4, 3x3) (Lavin & Gray): Y = A^T [(G g G^T) * (B^T d B)] A on 6x6 input tiles.
-BT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
-               [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=np.float64)
+# B^T and A^T are written out in _bt and winograd_output; G transforms the filters once.
 G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
               [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], dtype=np.float64)
-AT = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
-               [0, 1, -1, 8, -8, 1]], dtype=np.float64)
 
 
 def winograd_filters(weights):
@@ -214,14 +216,7 @@ def winograd_output(m, tiles_h, tiles_w, bias, code, out):
                         ox = tx * 4 + j
                         if ox >= w:
                             break
-                        v = row[j] + bias[k]
-                        if code == 1:
-                            v = v if v > 0 else np.float32(.1) * v
-                        elif code == 2:
-                            v = v if v > 0 else np.float32(0)
-                        elif code == 3:
-                            v = np.float32(1) / (np.float32(1) + np.exp(-v))
-                        out[k, oy, ox] = v
+                        out[k, oy, ox] = activate(row[j] + bias[k], code)
 
 
 class NumbaBackend(NumpyBackend):
