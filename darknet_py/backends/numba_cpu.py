@@ -187,36 +187,40 @@ def winograd_input(x, tiles_h, tiles_w, v):
 
 @njit(parallel=True, cache=True, fastmath=True)
 def winograd_output(m, tiles_h, tiles_w, bias, code, out):
-    """out[K, H, W] = A^T m A per tile (written out), cropped, plus bias and the activation."""
+    """out[K, H, W] = A^T m A per tile (written out), cropped, plus bias and the activation.
+    The inner loops run over tiles, whose entries lie side by side in m[36, K, T]."""
     k_count, h, w = out.shape
+    tiles = tiles_h * tiles_w
     for k in prange(k_count):
-        tmp = np.empty((4, 6), dtype=np.float32)
-        row = np.empty(4, dtype=np.float32)
-        for ty in range(tiles_h):
-            for tx in range(tiles_w):
-                t = ty * tiles_w + tx
-                for j in range(6):
-                    m0, m1, m2 = m[j, k, t], m[6 + j, k, t], m[12 + j, k, t]
-                    m3, m4, m5 = m[18 + j, k, t], m[24 + j, k, t], m[30 + j, k, t]
-                    tmp[0, j] = m0 + m1 + m2 + m3 + m4
-                    tmp[1, j] = m1 - m2 + F2 * m3 - F2 * m4
-                    tmp[2, j] = m1 + m2 + F4 * m3 + F4 * m4
-                    tmp[3, j] = m1 - m2 + F8 * m3 - F8 * m4 + m5
-                for i in range(4):
-                    oy = ty * 4 + i
-                    if oy >= h:
-                        break
-                    r0, r1, r2 = tmp[i, 0], tmp[i, 1], tmp[i, 2]
-                    r3, r4, r5 = tmp[i, 3], tmp[i, 4], tmp[i, 5]
-                    row[0] = r0 + r1 + r2 + r3 + r4
-                    row[1] = r1 - r2 + F2 * r3 - F2 * r4
-                    row[2] = r1 + r2 + F4 * r3 + F4 * r4
-                    row[3] = r1 - r2 + F8 * r3 - F8 * r4 + r5
-                    for j in range(4):
-                        ox = tx * 4 + j
-                        if ox >= w:
-                            break
-                        out[k, oy, ox] = activate(row[j] + bias[k], code)
+        tmp = np.empty((4, 6, tiles), dtype=np.float32)
+        for j in range(6):                     # A^T on the columns, all tiles at once
+            for t in range(tiles):
+                m0, m1, m2 = m[j, k, t], m[6 + j, k, t], m[12 + j, k, t]
+                m3, m4, m5 = m[18 + j, k, t], m[24 + j, k, t], m[30 + j, k, t]
+                tmp[0, j, t] = m0 + m1 + m2 + m3 + m4
+                tmp[1, j, t] = m1 - m2 + F2 * m3 - F2 * m4
+                tmp[2, j, t] = m1 + m2 + F4 * m3 + F4 * m4
+                tmp[3, j, t] = m1 - m2 + F8 * m3 - F8 * m4 + m5
+        b = bias[k]
+        for i in range(4):                     # then on the rows, into the output map
+            for t in range(tiles):
+                oy = (t // tiles_w) * 4 + i
+                if oy >= h:
+                    continue
+                ox = (t % tiles_w) * 4
+                r0, r1, r2 = tmp[i, 0, t], tmp[i, 1, t], tmp[i, 2, t]
+                r3, r4, r5 = tmp[i, 3, t], tmp[i, 4, t], tmp[i, 5, t]
+                v0 = r0 + r1 + r2 + r3 + r4
+                v1 = r1 - r2 + F2 * r3 - F2 * r4
+                v2 = r1 + r2 + F4 * r3 + F4 * r4
+                v3 = r1 - r2 + F8 * r3 - F8 * r4 + r5
+                out[k, oy, ox] = activate(v0 + b, code)
+                if ox + 1 < w:
+                    out[k, oy, ox + 1] = activate(v1 + b, code)
+                if ox + 2 < w:
+                    out[k, oy, ox + 2] = activate(v2 + b, code)
+                if ox + 3 < w:
+                    out[k, oy, ox + 3] = activate(v3 + b, code)
 
 
 class NumbaBackend(NumpyBackend):
