@@ -44,19 +44,18 @@ class Args:
             return value
         return None
 
-    def float(self, flag, default):
+    def _number(self, flag, default, cast, kind):
         value = self._take(flag)
         try:
-            return default if value is None else float(value)
+            return default if value is None else cast(value)
         except ValueError:
-            raise DarknetError(f"{flag} needs a number, got '{value}'") from None
+            raise DarknetError(f"{flag} needs {kind}, got '{value}'") from None
+
+    def float(self, flag, default):
+        return self._number(flag, default, float, "a number")
 
     def int(self, flag, default):
-        value = self._take(flag)
-        try:
-            return default if value is None else int(value)
-        except ValueError:
-            raise DarknetError(f"{flag} needs an integer, got '{value}'") from None
+        return self._number(flag, default, int, "an integer")
 
     def str(self, flag, default=None):
         value = self._take(flag)

@@ -1,24 +1,7 @@
 """darknet_py export CFG WEIGHTS model.onnx: the network as an inference graph (batch norm
 folded into the convolutions the way Darknet normalises, ``scale / (sqrt(var) + 1e-6)``),
 for onnxruntime and other deployment runtimes."""
-import numpy as np
-
 from .errors import DarknetError
-
-FORWARD_EPSILON = 1e-6
-
-
-def folded_conv(layer):
-    """(weights, biases) with Darknet's inference batch norm folded in (float64 math)."""
-    p = layer.params
-    w = p["weights"].astype(np.float64)
-    b = p["biases"].astype(np.float64)
-    if layer.batch_normalize:
-        factor = p["scales"] / (np.sqrt(p["rolling_variance"].astype(np.float64)) + FORWARD_EPSILON)
-        w = w * factor[:, None, None, None]
-        b = b - p["rolling_mean"] * factor
-    return w.astype(np.float32), b.astype(np.float32)
-
 
 def inference_module(net):
     """A torch.nn.Module computing ``net``'s inference forward (the output layer's output)."""
@@ -36,10 +19,10 @@ def inference_module(net):
             for layer in layers:
                 key = str(layer.index)
                 if layer.kind == "convolutional":
-                    w, b = folded_conv(layer)
-                    conv = torch.nn.Conv2d(w.shape[1] * layer.groups, layer.filters, layer.size,
+                    w, b = layer.folded()
+                    conv = torch.nn.Conv2d(layer.in_shape[0], layer.filters, layer.size,
                                            layer.stride, layer.padding, groups=layer.groups)
-                    conv.weight.data = torch.from_numpy(w)
+                    conv.weight.data = torch.from_numpy(w.reshape(conv.weight.shape))
                     conv.bias.data = torch.from_numpy(b)
                     self.convs[key] = conv
                 elif layer.kind == "connected":

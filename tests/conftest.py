@@ -46,6 +46,15 @@ def backend(request):
     return request.param
 
 
+def conv(filters, size=3, bn=True, activation="leaky"):
+    """A [convolutional] section for the small cfgs the tests write."""
+    return (f"[convolutional]\n{'batch_normalize=1' + chr(10) if bn else ''}filters={filters}\n"
+            f"size={size}\nstride=1\npad=1\nactivation={activation}\n")
+
+
+MAXPOOL = "[maxpool]\nsize=2\nstride=2\n"
+
+
 def golden_cases(kind):
     """Every golden file of a kind, as pytest params named after the file."""
     files = sorted(GOLDEN.glob(f"{kind}_*.h5"))

@@ -7,7 +7,7 @@ import pytest
 
 import darknet_py
 from darknet_py import DarknetError
-from darknet_py.cli import Args, backend_choice, main
+from darknet_py.cli import Args, backend_choice
 from conftest import REPO
 
 

@@ -5,7 +5,7 @@ from hypothesis import given, settings, strategies as st
 
 import darknet_py
 from darknet_py import DarknetError
-from darknet_py.cfg import parse_cfg_text, read_cfg
+from darknet_py.cfg import parse_cfg_text
 from darknet_py.network import build_layers
 from conftest import DARKNET_CFG, REPO
 

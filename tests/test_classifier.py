@@ -8,7 +8,7 @@ import pytest
 
 import darknet_py
 from darknet_py.cli import main
-from conftest import DARKNET_CFG, REPO
+from conftest import MAXPOOL, REPO, conv
 
 sys.path.insert(0, str(REPO / "tools"))
 import make_shapes  # noqa: E402
@@ -28,44 +28,11 @@ hue=.1
 saturation=.75
 exposure=.75
 aspect=.75
-learning_rate=0.02
+learning_rate=0.05
 policy=poly
 power=4
 max_batches=1000
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=leaky
-[maxpool]
-size=2
-stride=2
-[convolutional]
-batch_normalize=1
-filters=32
-size=3
-stride=1
-pad=1
-activation=leaky
-[maxpool]
-size=2
-stride=2
-[convolutional]
-batch_normalize=1
-filters=64
-size=3
-stride=1
-pad=1
-activation=leaky
-[convolutional]
-filters=4
-size=1
-stride=1
-pad=1
-activation=linear
-[avgpool]
+""" + conv(16) + MAXPOOL + conv(32) + MAXPOOL + conv(64) + conv(4, size=1, bn=False, activation="linear") + """[avgpool]
 [softmax]
 groups=1
 """
@@ -83,10 +50,10 @@ def classify(tmp_path_factory):
 def test_train_valid_predict(classify, capsys):
     root, cfg = classify
     data = str(root / "classify.data")
-    assert main(["classifier", "train", data, str(cfg), "-max_batches", "100"]) == 0
+    assert main(["classifier", "train", data, str(cfg), "-max_batches", "150"]) == 0
     out = capsys.readouterr().out
     lines = [l for l in out.splitlines() if re.match(r"^\d+, [\d.]+: ", l)]
-    assert len(lines) == 100
+    assert len(lines) == 150
     assert re.match(r"^1, 0\.100: [\d.]+, [\d.]+ avg, [\d.]+ rate, [\d.]+ seconds, 16 images$", lines[0])
     losses = [float(l.split(": ")[1].split(",")[0]) for l in lines]
     assert np.mean(losses[-20:]) < 0.85 * np.mean(losses[:20]), losses
@@ -95,7 +62,7 @@ def test_train_valid_predict(classify, capsys):
     assert main(["classifier", "valid", data, str(cfg), str(weights)]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     top1, top2 = (float(v) for v in re.match(r"^23: top 1: ([\d.]+), top 2: ([\d.]+)$", last).groups())
-    assert 0 <= top1 <= top2 <= 1
+    assert top1 > 0.4 and top2 >= top1            # four classes: chance is 0.25 (measured 0.58)
     image = (root / "valid.list").read_text().split()[0]
     assert main(["classifier", "predict", data, str(cfg), str(weights), image, "-top", "3"]) == 0
     predicted = capsys.readouterr().out.strip().splitlines()

@@ -42,7 +42,10 @@ def test_forward_matches_darknet(case, backend, in_darknet_cfg_dir):
 
 @pytest.mark.parametrize("case", golden_cases("fwd")[:1])
 def test_batch_gives_the_same_per_image_outputs(case, backend, in_darknet_cfg_dir):
-    """A batch of N is N independent images (batch > 1 through every layer)."""
+    """A batch of N is N independent images (batch > 1 through every layer). The reference
+    gives bit-identical images; the fast backends choose their algorithm per batch size
+    (oneDNN; Numba's Winograd/im2col timing), so their float32 sums may be ordered otherwise:
+    measured 1.1e-6 of the output's scale, held to 1e-5."""
     with open_h5(case) as h5:
         cfg, weights = golden_weights(h5)
         net = darknet_py.load_network(cfg, weights, backend=backend[0], device=backend[1])
@@ -51,7 +54,10 @@ def test_batch_gives_the_same_per_image_outputs(case, backend, in_darknet_cfg_di
         out = net.forward(batch).copy()
         for i in range(3):
             single = net.forward(batch[i:i + 1])
-            np.testing.assert_allclose(out[i:i + 1], single, rtol=1e-5, atol=1e-5)
+            if backend[0] == "numpy":
+                assert np.array_equal(out[i:i + 1], single)
+            else:
+                assert_close(out[i:i + 1], single, 1e-5, f"image {i} of a batch vs alone")
 
 
 def test_parity_check_can_fail():

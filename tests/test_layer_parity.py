@@ -8,7 +8,7 @@ import pytest
 import darknet_py
 from darknet_py.layers import activations
 from darknet_py.network import ForwardState
-from conftest import BACKENDS, DARKNET_CFG, assert_close
+from conftest import BACKENDS, assert_close
 
 RTOL = 1e-4
 LINEAR_1X1 = "[convolutional]\nfilters={c}\nsize=1\nstride=1\npad=1\nactivation=linear\n"
@@ -97,7 +97,6 @@ def test_reference_backward_is_the_gradient(tmp_path, case):
     net.backward(state)
     analytic = net.delta(0)            # delta of the 1x1 conv feeding the layer = d/d(its output)
     feed = net.output(0)
-    layer = net.layers[1]
     probes = rng.choice(feed.size, 12, replace=False)
     for k in probes:
         step = 1e-2

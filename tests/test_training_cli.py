@@ -11,7 +11,7 @@ import pytest
 
 import darknet_py
 from darknet_py.cli import main
-from conftest import REPO
+from conftest import MAXPOOL, REPO, conv
 
 sys.path.insert(0, str(REPO / "tools"))
 import make_shapes  # noqa: E402
@@ -34,13 +34,7 @@ policy=steps
 steps=500,800
 scales=.1,.1
 {layers}
-[convolutional]
-size=1
-stride=1
-pad=1
-filters=18
-activation=linear
-[region]
+{head}[region]
 anchors=1,1, 2,2
 bias_match=1
 classes=4
@@ -57,37 +51,8 @@ absolute=1
 thresh=.6
 random={random}
 """
-BN_LAYERS = """[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-[maxpool]
-size=2
-stride=2
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=leaky
-[maxpool]
-size=2
-stride=2
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=leaky
-[maxpool]
-size=2
-stride=2
-"""
+BN_LAYERS = conv(8) + MAXPOOL + conv(16) + MAXPOOL + conv(16) + MAXPOOL
+HEAD = conv(18, size=1, bn=False, activation="linear")
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +63,7 @@ def shapes(tmp_path_factory):
 
 
 def write_cfg(path, batch=8, lr=0.01, random=0, layers=BN_LAYERS):
-    path.write_text(SMALL_CFG.format(batch=batch, lr=lr, random=random, layers=layers))
+    path.write_text(SMALL_CFG.format(batch=batch, lr=lr, random=random, layers=layers, head=HEAD))
     return path
 
 

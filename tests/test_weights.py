@@ -7,7 +7,7 @@ import pytest
 import darknet_py
 from darknet_py import DarknetError
 from darknet_py.cli import main
-from conftest import DARKNET_CFG, golden_cases, golden_weights, open_h5
+from conftest import golden_cases, golden_weights, open_h5
 
 SMALL_CFG = """[net]
 width=8

@@ -52,13 +52,19 @@ def make(out, n_train, n_valid, seed):
         (out / "labels" / f"{name}.txt").write_text(
             "".join("%d %.6f %.6f %.6f %.6f\n" % b for b in boxes))
         lists[split].append(str(out / "JPEGImages" / f"{name}.jpg"))
-    for split, paths in lists.items():
-        (out / f"{split}.txt").write_text("".join(p + "\n" for p in paths))
-    (out / "shapes.names").write_text("".join(c + "\n" for c in SHAPE_CLASSES))
-    (out / "shapes.data").write_text(
-        f"classes={len(SHAPE_CLASSES)}\ntrain={out / 'train.txt'}\nvalid={out / 'valid.txt'}\n"
-        f"names={out / 'shapes.names'}\nbackup={out / 'backup'}\n")
+    write_dataset(out, lists, ".txt", "names", "shapes.names", "shapes.data")
     return out
+
+
+def write_dataset(out, lists, list_suffix, names_key, names_file, data_file, extra=""):
+    """The lists, the class names and the .data file that ties them together."""
+    for split, paths in lists.items():
+        (out / f"{split}{list_suffix}").write_text("".join(p + "\n" for p in paths))
+    (out / names_file).write_text("".join(c + "\n" for c in SHAPE_CLASSES))
+    (out / data_file).write_text(
+        f"classes={len(SHAPE_CLASSES)}\ntrain={out / ('train' + list_suffix)}\n"
+        f"valid={out / ('valid' + list_suffix)}\n{names_key}={out / names_file}\n"
+        f"backup={out / 'backup'}\n{extra}")
 
 
 def make_classification(out, n_train, n_valid, seed, size=64):
@@ -80,12 +86,7 @@ def make_classification(out, n_train, n_valid, seed, size=64):
         path = out / "images" / f"{k:05d}_{SHAPE_CLASSES[cls]}.png"
         crop.resize((size, size), Image.BILINEAR).save(path)
         lists[split].append(str(path))
-    for split, paths in lists.items():
-        (out / f"{split}.list").write_text("".join(p + "\n" for p in paths))
-    (out / "labels.txt").write_text("".join(c + "\n" for c in SHAPE_CLASSES))
-    (out / "classify.data").write_text(
-        f"classes={len(SHAPE_CLASSES)}\ntrain={out / 'train.list'}\nvalid={out / 'valid.list'}\n"
-        f"labels={out / 'labels.txt'}\nbackup={out / 'backup'}\ntop=2\n")
+    write_dataset(out, lists, ".list", "labels", "labels.txt", "classify.data", "top=2\n")
     return out
 
 

@@ -244,16 +244,8 @@ class NumbaBackend(NumpyBackend):
         return self.workspace[:rows * cols].reshape(rows, cols)
 
     def _fold(self, layer):
-        """Inference weights with BN folded in (float64 math, float32 result)."""
         if layer.index not in self.folded:
-            p = layer.params
-            w = p["weights"].reshape(layer.filters, -1).astype(np.float64)
-            b = p["biases"].astype(np.float64)
-            if layer.batch_normalize:
-                factor = p["scales"] / (np.sqrt(p["rolling_variance"].astype(np.float64)) + 1e-6)
-                w = w * factor[:, None]
-                b = b - p["rolling_mean"] * factor
-            self.folded[layer.index] = (np.ascontiguousarray(w, dtype=F), b.astype(F))
+            self.folded[layer.index] = layer.folded()
         return self.folded[layer.index]
 
     def _columns(self, layer, image):
@@ -309,16 +301,9 @@ class NumbaBackend(NumpyBackend):
     def _conv_forward(self, layer, x, state):
         n = x.shape[0]
         code = ACTIVATION_CODES.get(layer.activation)
-        if state.train:          # batch statistics: the reference's batch norm on our gemm
-            from ..layers import activations, batchnorm
-            p = layer.params
-            out = self._convolve(layer, x, p["weights"].reshape(layer.filters, -1))
-            out = out.reshape(n, *layer.out_shape)
-            if layer.batch_normalize:
-                out = batchnorm.forward_train(out, p, state.saved_for(layer))
-            return activations.activate(out + p["biases"].reshape(1, -1, 1, 1), layer.activation)
-        if code is None:         # activations without a compiled epilogue
-            return super().forward_layer(layer, [x], state)
+        if state.train or code is None:   # batch statistics, or an activation not compiled here
+            out = self._convolve(layer, x, layer.params["weights"].reshape(layer.filters, -1))
+            return layer.finish(out.reshape(n, *layer.out_shape), state)
         if not self._winograd_ready(layer):
             return self._direct(layer, x, code)
         # Winograd wins on large maps; on small ones (13x13: 16 tiles) its 36 thin gemms
@@ -368,13 +353,8 @@ class NumbaBackend(NumpyBackend):
 
     def _conv_backward(self, layer, x, output, delta, input_deltas, state):
         """darknet backward_convolutional_layer with compiled im2col/col2im and BLAS gemms."""
-        from ..layers import activations, batchnorm
         p, u = layer.params, layer.updates
-        delta *= activations.gradient(output, layer.activation)
-        if layer.batch_normalize:
-            batchnorm.backward(delta, p, u, state.saved_for(layer))
-        else:
-            u["biases"] += delta.sum(axis=(0, 2, 3), dtype=np.float64).astype(F)
+        layer.delta_to_gemm(delta, output, state)
         n = x.shape[0]
         k, oh, ow = layer.out_shape
         wmat = p["weights"].reshape(k, -1)

@@ -114,7 +114,6 @@ def bn_forward(x, p, train, saved):
     if not train:
         scale = p["scales"] / (torch.sqrt(p["rolling_variance"]) + FORWARD_EPSILON)
         return (x - _channel(p["rolling_mean"], x)) * _channel(scale, x)
-    axes = _axes(x)
     count = x.numel() // x.shape[1]
     mean = _channel_sum(x) / count                            # darknet mean_cpu
     centered = x - _channel(mean, x)
@@ -128,10 +127,8 @@ def bn_forward(x, p, train, saved):
 
 def bn_backward(delta, p, u, saved):
     """darknet backward_batchnorm_layer."""
-    axes = _axes(delta)
     count = delta.numel() // delta.shape[1]
-    x_norm, variance = saved["x_norm"], saved["variance"]
-    centered = saved["centered"]
+    x_norm, variance, centered = saved["x_norm"], saved["variance"], saved["centered"]
     u["biases"] += _channel_sum(delta)
     u["scales"] += _channel_sum(delta * x_norm)
     delta.mul_(_channel(p["scales"], delta))

@@ -2,7 +2,6 @@
 (darknet detector.c:validate_detector, validate_detector_recall; AlexeyAB's
 validate_detector_map for the mAP report)."""
 import io
-import json
 import sys
 from pathlib import Path
 
@@ -29,6 +28,16 @@ COCO_IDS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 2
 def validation_list(data):
     paths = read_list(data.file("valid", "data/train.list"))
     return paths
+
+
+def coco_image_id(path):
+    """darknet get_coco_image_id: atoi of what follows the last '_' (0 when not a number)."""
+    digits = ""
+    for ch in Path(path).stem.rsplit("_", 1)[-1]:
+        if not ch.isdigit():
+            break
+        digits += ch
+    return int(digits) if digits else 0
 
 
 def basecfg(path):
@@ -68,7 +77,7 @@ def validate_detector(datacfg, net, outfile=None):
         dets = result.dets
         for i in result.order:
             if coco:
-                image_id = int(Path(path).stem.split("_")[-1]) if "_" in Path(path).stem else 0
+                image_id = coco_image_id(path)
                 x, y, bw, bh = (float(v) for v in dets.boxes[i])
                 xmin, ymin = max(x - bw / 2, 0.), max(y - bh / 2, 0.)
                 xmax, ymax = min(x + bw / 2, float(w)), min(y + bh / 2, float(h))

@@ -28,7 +28,7 @@ def col2im(cols, shape, size, stride, padding):
     out_h = conv_output_size(h, size, stride, padding)
     out_w = conv_output_size(w, size, stride, padding)
     cols = cols.reshape(n, c, size, size, out_h, out_w)
-    xp = np.zeros((n, c, h + 2 * padding + stride, w + 2 * padding + stride), dtype=F)
+    xp = np.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=F)
     for ky in range(size):
         for kx in range(size):
             xp[:, :, ky:ky + stride * out_h:stride, kx:kx + stride * out_w:stride] += cols[:, :, ky, kx]
@@ -108,9 +108,22 @@ class Convolutional(Layer):
         out = np.matmul(wmat[None], cols)                  # [n, g, filters/g, oh*ow]
         return out.reshape(n, self.filters, oh, ow)
 
-    def forward(self, inputs, state):
+    def folded(self):
+        """(weights [n, c/g*k*k], biases) with inference batch norm folded in, Darknet's
+        way: ``scale / (sqrt(var) + 1e-6)`` (float64 math, float32 result)."""
         p = self.params
-        x = self.convolve(inputs[0], p["weights"])
+        w = p["weights"].reshape(self.filters, -1).astype(np.float64)
+        b = p["biases"].astype(np.float64)
+        if self.batch_normalize:
+            factor = p["scales"] / (np.sqrt(p["rolling_variance"].astype(np.float64)) + 1e-6)
+            w = w * factor[:, None]
+            b = b - p["rolling_mean"] * factor
+        return np.ascontiguousarray(w, dtype=F), b.astype(F)
+
+    def finish(self, x, state):
+        """Everything after the gemm: batch norm (batch or rolling statistics), add_bias,
+        the activation. Backends with their own gemm share it."""
+        p = self.params
         if self.batch_normalize and state.train:
             x = batchnorm.forward_train(x, p, state.saved_for(self))
         elif self.batch_normalize:
@@ -118,15 +131,24 @@ class Convolutional(Layer):
         x = x + p["biases"].reshape(1, -1, 1, 1)               # darknet: add_bias
         return activations.activate(x, self.activation)
 
-    def backward(self, inputs, output, delta, input_deltas, state):
-        """darknet backward_convolutional_layer. ``delta`` ends as the delta w.r.t. the
-        raw conv output, as Darknet leaves l.delta."""
+    def forward(self, inputs, state):
+        return self.finish(self.convolve(inputs[0], self.params["weights"]), state)
+
+    def delta_to_gemm(self, delta, output, state):
+        """The first part of backward_convolutional_layer: the activation gradient, then
+        batch norm's backward (or backward_bias). ``delta`` is rewritten in place to the delta
+        w.r.t. the raw gemm output, as Darknet leaves l.delta."""
         p, u = self.params, self.updates
         delta *= activations.gradient(output, self.activation)
         if self.batch_normalize:
             batchnorm.backward(delta, p, u, state.saved_for(self))
         else:
             u["biases"] += delta.sum(axis=(0, 2, 3), dtype=np.float64).astype(F)
+
+    def backward(self, inputs, output, delta, input_deltas, state):
+        """darknet backward_convolutional_layer."""
+        p, u = self.params, self.updates
+        self.delta_to_gemm(delta, output, state)
         x = inputs[0]
         n, g = x.shape[0], self.groups
         cols, oh, ow = im2col(x, self.size, self.stride, self.padding)
