@@ -1,15 +1,24 @@
 #!/usr/bin/env python3
 """GPU benchmark (run on a machine with CUDA): yolov2-voc and yolov2-tiny-voc at 416.
 
-usage: python benchmarks/gpu_bench.py [-out docs/gpu.md] [-runs 20]
+usage: python benchmarks/gpu_bench.py [-out docs/gpu.md] [-runs 20] [-cfgs yolov2-voc,yolov2-tiny-voc]
 
-Measures, per network: batch-1 latency (fp32, BN folded, channels_last, CUDA graph), batch-64
-throughput in fp32 and fp16 (with fp16's worst error against fp32 on the region output), and
-one Darknet training step (forward, region loss, backward, update) at batch 64 on the torch
-backend. Appends a dated table naming the card to the -out file. Published anchor: Darknet's
-67 FPS on a Titan X for yolov2-voc at 416."""
+Per network, in one process and one sitting, each beside the peer PyTorch eager (the same
+network as a plain nn.Module, BN folded, channels_last, no graph):
+  - darknet_py's torch backend as the CLI runs it (``Network.forward``, Darknet's unfolded
+    math, fp32 with TF32 off), at batch 1 and 64, and with -half (fp16 convolutions);
+  - the deployment path (``export.inference_module``, BN folded, channels_last) replayed as a
+    CUDA graph, fp32 and fp16, batch 1 and 64;
+  - OpenCV's Darknet importer, where its build has a CUDA target (pip wheels have none);
+  - one Darknet training step (forward, region loss, backward, update) at batch 64.
+Prints ms per image, images per second, peak GPU memory and the ratio to PyTorch eager, and
+appends the table, dated and naming the card, to the -out file. fp16's error is stated
+against fp32 on the region output. Published anchor: Darknet's 67 FPS on a Titan X for
+yolov2-voc at 416. Weights are Darknet's initialisation: speed does not depend on values."""
 import argparse
 import datetime
+import re
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,9 +29,12 @@ import darknet_py
 from darknet_py.export import inference_module
 
 REPO = Path(__file__).resolve().parent.parent
+SIZE, BIG = 416, 64
 
 
 def timed(fn, runs):
+    """Median seconds of ``runs`` synchronised calls, after two warm-ups."""
+    fn()
     fn()
     torch.cuda.synchronize()
     times = []
@@ -46,53 +58,129 @@ def graphed(module, x):
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph), torch.inference_mode():
         out = module(static)
-    return lambda: graph.replay(), out
+    return graph.replay, out
 
 
-def bench(name, runs):
+class Table:
+    def __init__(self, name):
+        self.name, self.rows = name, []
+
+    def measure(self, path, batch, fn, runs):
+        """Time ``fn`` (one call = ``batch`` images) and its peak GPU memory; a failure is a row."""
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        try:
+            seconds = timed(fn, runs)
+        except Exception as err:                     # a peer that cannot run is reported, not fatal
+            self.rows.append((path, batch, None, f"failed: {type(err).__name__}: {str(err)[:80]}"))
+            return
+        self.rows.append((path, batch, seconds / batch, torch.cuda.max_memory_allocated() / 2**20))
+
+    def lines(self):
+        eager = {batch: per for path, batch, per, _ in self.rows if path.startswith("PyTorch eager fp32")}
+        out = [f"\n### {self.name} at {SIZE}\n",
+               "| path | batch | ms/image | images/s | peak GPU MB | vs PyTorch eager fp32 |",
+               "|---|---|---|---|---|---|"]
+        for path, batch, per, memory in self.rows:
+            if per is None:
+                out.append(f"| {path} | {batch} | {memory} | | | |")
+                continue
+            ratio = per / eager[batch] if batch in eager else float("nan")
+            out.append(f"| {path} | {batch} | {1000 * per:.3f} | {1 / per:,.0f} | {memory:,.0f} | {ratio:.2f} |")
+        return out
+
+
+def train_cfg(cfg, tmp):
+    """The cfg with the whole batch of 64 in one pass (subdivisions=1)."""
+    text = re.sub(r"(?m)^subdivisions=\d+", "subdivisions=1", cfg.read_text())
+    text = re.sub(r"(?m)^batch=\d+", f"batch={BIG}", text)
+    path = Path(tmp) / cfg.name
+    path.write_text(text)
+    return path
+
+
+def bench(name, runs, tmp):
     cfg = REPO / "cfg" / f"{name}.cfg"
-    net = darknet_py.load_network(cfg)
-    net.resize(416, 416)
-    module = inference_module(net).cuda().to(memory_format=torch.channels_last)
-    rows = {}
-    x1 = torch.rand(1, 3, 416, 416, device="cuda").to(memory_format=torch.channels_last)
-    replay, _ = graphed(module, x1)
-    rows["batch-1 latency fp32 (ms)"] = 1000 * timed(replay, runs)
-    x64 = torch.rand(64, 3, 416, 416, device="cuda").to(memory_format=torch.channels_last)
+    table = Table(name)
+    notes = []
+    net = darknet_py.load_network(cfg, backend="torch", device="cuda")
+    weights = Path(tmp) / f"{name}.weights"
+    net.save_weights(weights)
+    half_net = darknet_py.load_network(cfg, weights, backend="torch", device="cuda", precision="fp16")
+    rng = np.random.default_rng(0)
+    host = {b: rng.random((b, 3, SIZE, SIZE), dtype=np.float32) for b in (1, BIG)}
+    dev = {b: torch.from_numpy(host[b]).cuda().to(memory_format=torch.channels_last) for b in (1, BIG)}
+
+    eager = inference_module(net).cuda().to(memory_format=torch.channels_last).eval()
+    eager_half = inference_module(net).cuda().half().to(memory_format=torch.channels_last).eval()
     with torch.inference_mode():
-        reference = module(x64).float()
-        rows["batch-64 fp32 (img/s)"] = 64 / timed(lambda: module(x64), runs)
-        half = inference_module(net).cuda().half().to(memory_format=torch.channels_last)
-        xh = x64.half()
-        rows["batch-64 fp16 (img/s)"] = 64 / timed(lambda: half(xh), runs)
-        err = (half(xh).float() - reference).abs().max() / reference.abs().max()
-        rows["fp16 worst error vs fp32 (of max)"] = float(err)
-    # one training step at batch 64 on the torch backend
-    train_cfg = Path("/tmp") / f"{name}-b64.cfg"
-    text = cfg.read_text().replace("batch=64\nsubdivisions=8", "batch=64\nsubdivisions=1")
-    train_cfg.write_text(text)
-    trainer = darknet_py.load_network(train_cfg, backend="torch", device="cuda")
-    x = np.random.default_rng(0).random((64, 3, 416, 416), dtype=np.float32)
-    truth = np.zeros((64, 30, 5), np.float32)
+        for b in (1, BIG):
+            table.measure("PyTorch eager fp32 (peer)", b, lambda: eager(dev[b]), runs)
+        table.measure("PyTorch eager fp16 (peer)", BIG, lambda: eager_half(dev[BIG].half()), runs)
+    for b in (1, BIG):
+        # the CLI's path: numpy in, Darknet's layer-by-layer math, region output back on the host
+        table.measure("darknet_py torch backend fp32", b, lambda: net.forward(host[b]), runs)
+        table.measure("darknet_py torch backend -half", b, lambda: half_net.forward(host[b]), runs)
+    for b in (1, BIG):
+        replay, _ = graphed(eager, dev[b])
+        table.measure("darknet_py folded + CUDA graph fp32", b, replay, runs)
+        xh = dev[b].half()
+        replay, _ = graphed(eager_half, xh)
+        table.measure("darknet_py folded + CUDA graph fp16", b, replay, runs)
+    with torch.inference_mode():
+        reference = eager(dev[BIG]).float()
+        err = (eager_half(dev[BIG].half()).float() - reference).abs().max() / reference.abs().max()
+    half_out = half_net.forward(host[1])
+    full_out = net.forward(host[1])
+    backend_err = np.abs(half_out - full_out).max() / np.abs(full_out).max()
+    notes.append("fp32 is true fp32 throughout (TF32 off, as the torch backend sets it for Darknet's numbers)")
+    notes.append(f"fp16 worst error on the region output, of its largest value: folded graph "
+                 f"{float(err):.2e}, torch backend -half {float(backend_err):.2e}")
+    try:
+        import cv2
+        cvnet = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
+        cvnet.setPreferableBackend(cv2.dnn.DNN_BACKEND_CUDA)
+        cvnet.setPreferableTarget(cv2.dnn.DNN_TARGET_CUDA)
+        blob = host[1]
+
+        def opencv():
+            cvnet.setInput(blob)
+            return cvnet.forward()
+        opencv()
+        table.measure("OpenCV DNN CUDA", 1, opencv, runs)
+    except Exception as err:
+        notes.append(f"OpenCV DNN on CUDA: not available here ({type(err).__name__}: {str(err)[:100]})")
+    del net, half_net, eager, eager_half
+    torch.cuda.empty_cache()
+
+    trainer = darknet_py.load_network(train_cfg(cfg, tmp), weights, backend="torch", device="cuda")
+    truth = np.zeros((BIG, 30, 5), np.float32)
     truth[:, 0] = [.5, .5, .2, .3, 1]
-    rows["training step batch 64 (s)"] = timed(lambda: trainer.train_step(x, truth, log=lambda s: None), max(3, runs // 5))
-    return rows
+    truth[:, 1] = [.25, .7, .1, .2, 7]
+    torch.cuda.reset_peak_memory_stats()
+    step = timed(lambda: trainer.train_step(host[BIG], truth, log=lambda s: None), max(3, runs // 5))
+    notes.append(f"training step (forward, region loss, backward, update) at batch {BIG}: {step:.3f} s, "
+                 f"{BIG / step:,.0f} images/s, peak GPU {torch.cuda.max_memory_allocated() / 2**20:,.0f} MB")
+    return table.lines() + [""] + [f"- {n}" for n in notes]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-out", default=str(REPO / "docs" / "gpu.md"))
     ap.add_argument("-runs", type=int, default=20)
+    ap.add_argument("-cfgs", default="yolov2-voc,yolov2-tiny-voc")
     a = ap.parse_args()
     card = torch.cuda.get_device_name(0)
-    lines = [f"\n## {datetime.date.today().isoformat()}: {card}, torch {torch.__version__}\n",
-             "| network | measure | value |", "|---|---|---|"]
-    for name in ("yolov2-voc", "yolov2-tiny-voc"):
-        for measure, value in bench(name, a.runs).items():
-            lines.append(f"| {name} | {measure} | {value:.4g} |")
+    lines = [f"\n## {datetime.date.today().isoformat()}: {card}, torch {torch.__version__}, "
+             f"CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}"]
+    with tempfile.TemporaryDirectory() as tmp:
+        print(lines[0], flush=True)
+        for name in a.cfgs.split(","):
+            rows = bench(name, a.runs, tmp)
+            print("\n".join(rows), flush=True)
+            lines += rows
     lines.append("\nAnchor: Darknet reports 67 FPS for yolov2-voc at 416 on a Titan X.\n")
     text = "\n".join(lines)
-    print(text)
     with open(a.out, "a") as f:
         f.write(text)
 

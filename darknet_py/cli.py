@@ -9,7 +9,7 @@ from .errors import DarknetError
 USAGE = """usage: darknet_py <function>
   detector test DATA CFG WEIGHTS [IMAGE|FOLDER|LIST.txt] [-thresh .24] [-hier .5] [-nms .45] [-out predictions]
                 [-ext_output] [-dont_show]
-                [-json FILE] [-backend numpy|numba|torch] [-i N | -gpus 0,1 | -nogpu]
+                [-json FILE] [-backend numpy|numba|torch] [-i N | -gpus 0,1 | -nogpu] [-half]
   detector train DATA CFG [WEIGHTS] [-clear] [-gpus 0,1] [-nogpu] [-backend B] [-chart chart.png]
                 [-max_batches N] [-seed 0]
   detector valid DATA CFG WEIGHTS [-out PREFIX]     results/comp4_det_test_CLASS.txt (or COCO json)
@@ -24,7 +24,7 @@ USAGE = """usage: darknet_py <function>
   export CFG WEIGHTS model.onnx [-opset 17]  an ONNX inference graph (needs torch and onnx)
   init CFG OUT.weights [-seed 0]           untrained weights, Darknet's initialisation
   summary CFG [-width W -height H]         the layer table
-  bench CFG [-size 416] [-batch 1] [-backend B] [-runs 5]   per-layer milliseconds and GFLOP/s
+  bench CFG [-size 416] [-batch 1] [-backend B] [-runs 5] [-half]  per-layer milliseconds and GFLOP/s
 Add --debug to any command for a traceback on errors."""
 
 
@@ -85,14 +85,15 @@ def default_cpu_backend():
 
 
 def backend_choice(args):
-    """Darknet's -i N / -gpus 0,1 / -nogpu, plus -backend B and -device D.
-    Default: torch on CUDA when a GPU is present, else the Numba CPU backend (the NumPy
-    reference where Numba is missing)."""
+    """Darknet's -i N / -gpus 0,1 / -nogpu, plus -backend B, -device D and -half:
+    (backend, device, precision). Default: torch on CUDA when a GPU is present, else the
+    Numba CPU backend (the NumPy reference where Numba is missing)."""
     backend = args.str("-backend")
     device = args.str("-device")
     index = args.str("-i")
     gpus = args.str("-gpus")
     nogpu = args.flag("-nogpu")
+    precision = "fp16" if args.flag("-half") else "fp32"
     if nogpu:
         device = "cpu"
     elif index is not None:
@@ -104,14 +105,14 @@ def backend_choice(args):
         backend = "torch" if wants_gpu else default_cpu_backend()
     if backend in ("numpy", "numba") and device not in (None, "cpu"):
         raise DarknetError(f"backend {backend} runs on the CPU only; use -backend torch for {device}")
-    return backend, device
+    return backend, device, precision
 
 
-def _load(cfg, weights, backend=("numpy", None), allow_prefix=False):
+def _load(cfg, weights, backend=("numpy", None, "fp32"), allow_prefix=False):
     """Build, print Darknet's layer table, then load weights, in Darknet's order."""
     from .network import Network
-    name, device = backend if isinstance(backend, tuple) else (backend, None)
-    net = Network(cfg, backend=name, device=device, init=not weights)
+    name, device, precision = backend
+    net = Network(cfg, backend=name, device=device, init=not weights, precision=precision)
     net.print_summary()
     if weights:
         print(f"Loading weights from {weights}...", end="", file=sys.stderr, flush=True)
@@ -295,9 +296,9 @@ def bench(args):
     import numpy as np
     from .network import ForwardState, Network
     size, batch, runs = args.int("-size", 0), args.int("-batch", 1), args.int("-runs", 5)
-    name, device = backend_choice(args)
-    (cfg,) = args.positional(1, "bench CFG [-size 416] [-batch 1] [-backend B] [-runs 5]")
-    net = Network(cfg, backend=name, device=device)
+    name, device, precision = backend_choice(args)
+    (cfg,) = args.positional(1, "bench CFG [-size 416] [-batch 1] [-backend B] [-runs 5] [-half]")
+    net = Network(cfg, backend=name, device=device, precision=precision)
     if size:
         net.resize(size, size)
     x = np.random.default_rng(0).random((batch, net.channels, net.height, net.width), dtype=np.float32)

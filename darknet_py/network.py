@@ -81,11 +81,11 @@ class Network:
     """
 
     def __init__(self, cfg_path, backend="numpy", device=None, seed=0, weights=None,
-                 allow_prefix=False, init=True):
+                 allow_prefix=False, init=True, precision="fp32"):
         self.cfg_path = str(cfg_path)
         self.sections = read_cfg(cfg_path)
         self.net, self.layers = build_layers(self.sections, self.cfg_path)
-        self.backend = get_backend(backend, device)
+        self.backend = get_backend(backend, device, precision)
         self.seen = 0
         self.world = 1          # processes sharing each update (torch.distributed)
         self.header = None
@@ -289,9 +289,14 @@ class Network:
         print(self.summary(), file=file)
 
 
-def load_network(cfg, weights=None, backend="numpy", device=None, allow_prefix=False):
+def load_network(cfg, weights=None, backend="numpy", device=None, allow_prefix=False,
+                 precision="fp32"):
     """Build the network of a Darknet cfg and (optionally) load official weights.
+
+    ``precision`` "fp16" or "bf16" (torch backend only) runs inference convolutions in half
+    precision; training and every other layer stay in fp32.
 
     >>> net = load_network("cfg/yolov2-voc.cfg", "yolov2-voc.weights")   # doctest: +SKIP
     """
-    return Network(cfg, backend=backend, device=device, weights=weights, allow_prefix=allow_prefix)
+    return Network(cfg, backend=backend, device=device, weights=weights, allow_prefix=allow_prefix,
+                   precision=precision)

@@ -30,13 +30,15 @@ def _torch_cuda():
         return False
 
 
+NEEDS_CUDA = pytest.mark.skipif(
+    not _torch_cuda(), reason="no CUDA device on this machine (torch.cuda.is_available() is False)")
+
 # Every parity test runs on each backend; CUDA only where there is a GPU.
 BACKENDS = [
     pytest.param(("numpy", None), id="numpy"),
     pytest.param(("numba", None), id="numba"),
     pytest.param(("torch", "cpu"), id="torch-cpu"),
-    pytest.param(("torch", "cuda"), id="torch-cuda", marks=pytest.mark.skipif(
-        not _torch_cuda(), reason="no CUDA device on this machine (torch.cuda.is_available() is False)")),
+    pytest.param(("torch", "cuda"), id="torch-cuda", marks=NEEDS_CUDA),
 ]
 
 

@@ -34,11 +34,12 @@ def test_torch_missing_says_how_to_install(monkeypatch):
 
 
 @pytest.mark.parametrize("argv,expected", [
-    (["-backend", "numpy"], ("numpy", None)),
-    (["-backend", "torch", "-nogpu"], ("torch", "cpu")),
-    (["-i", "1"], ("torch", "cuda:1")),
-    (["-gpus", "2,3"], ("torch", "cuda:2")),
-    (["-nogpu"], ("numba", "cpu")),
+    (["-backend", "numpy"], ("numpy", None, "fp32")),
+    (["-backend", "torch", "-nogpu"], ("torch", "cpu", "fp32")),
+    (["-i", "1"], ("torch", "cuda:1", "fp32")),
+    (["-gpus", "2,3"], ("torch", "cuda:2", "fp32")),
+    (["-nogpu"], ("numba", "cpu", "fp32")),
+    (["-backend", "torch", "-nogpu", "-half"], ("torch", "cpu", "fp16")),
 ])
 def test_darknet_device_flags(argv, expected):
     assert backend_choice(Args(argv)) == expected

@@ -10,7 +10,9 @@ from ..errors import DarknetError
 BACKENDS = ("numpy", "numba", "torch")
 
 
-def get_backend(name, device=None):
+def get_backend(name, device=None, precision="fp32"):
+    if name != "torch" and precision != "fp32":
+        raise DarknetError(f"backend {name} computes in fp32 only; -half needs -backend torch")
     if name == "numpy":
         from .numpy_ref import NumpyBackend
         return NumpyBackend()
@@ -22,5 +24,5 @@ def get_backend(name, device=None):
         return NumbaBackend()
     if name == "torch":
         from .torch_backend import TorchBackend
-        return TorchBackend(device)
+        return TorchBackend(device, precision)
     raise DarknetError(f"unknown backend '{name}' (available: {', '.join(BACKENDS)})")

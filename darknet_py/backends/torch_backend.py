@@ -143,7 +143,11 @@ def bn_backward(delta, p, u, saved):
 # -- layer kernels: forward(backend, layer, inputs, state), backward(...) -----------------
 def conv_forward(b, layer, inputs, state):
     p = b.layer_params(layer)
-    x = TF.conv2d(inputs[0], p["weights"], stride=layer.stride, padding=layer.padding, groups=layer.groups)
+    x, weights = inputs[0], p["weights"]
+    if b.half is not None and not state.train:
+        # -half: the convolution (nearly all the FLOPs) on the tensor cores, the rest in fp32
+        x, weights = x.to(b.half), weights.to(b.half)
+    x = TF.conv2d(x, weights, stride=layer.stride, padding=layer.padding, groups=layer.groups).float()
     if layer.batch_normalize:
         x = bn_forward(x, p, state.train, state.saved_for(layer))
     return activate(x + p["biases"].view(1, -1, 1, 1), layer.activation)
@@ -196,7 +200,9 @@ def _maxpool_padded(layer, x):
     before = layer.padding // 2
     after_h = max(0, (oh - 1) * layer.stride + layer.size - before - x.shape[2])
     after_w = max(0, (ow - 1) * layer.stride + layer.size - before - x.shape[3])
-    return TF.pad(x, (before, after_w, before, after_h), value=F32_LOWEST), before
+    # darknet pads with -FLT_MAX; a half-precision export pads with its own lowest
+    lowest = F32_LOWEST if x.dtype == torch.float32 else float(torch.finfo(x.dtype).min)
+    return TF.pad(x, (before, after_w, before, after_h), value=lowest), before
 
 
 def maxpool_forward(b, layer, inputs, state):
@@ -387,10 +393,13 @@ KERNELS = {
 }
 
 
+HALF_TYPES = {"fp32": None, "fp16": "float16", "bf16": "bfloat16"}
+
+
 class TorchBackend:
     name = "torch"
 
-    def __init__(self, device=None):
+    def __init__(self, device=None, precision="fp32"):
         require_torch()
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -400,6 +409,15 @@ class TorchBackend:
                 raise RuntimeError("CUDA is not available")
         except RuntimeError as err:
             raise DarknetError(f"torch device '{device}': {err}") from None
+        if precision not in HALF_TYPES:
+            raise DarknetError(f"precision '{precision}' (choose {', '.join(HALF_TYPES)})")
+        self.half = HALF_TYPES[precision] and getattr(torch, HALF_TYPES[precision])
+        if self.device.type == "cuda":
+            # cuDNN convolves in TF32 by default (10-bit mantissa, ~1e-3 relative): Darknet's
+            # numbers need true fp32. -half is the way to trade accuracy for speed.
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.benchmark = True
         self.cache = {}
         self._params = self._updates = None
 

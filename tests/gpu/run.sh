@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # On a machine with a CUDA GPU: the CUDA parity suite, then the GPU benchmark, in one go.
-# usage: bash tests/gpu/run.sh   (from the repository root; ../shared/golden beside it)
-set -euo pipefail
+# usage: bash tests/gpu/run.sh [BENCH.md]   (from anywhere; the benchmark table is appended to
+# BENCH.md, docs/gpu.md by default; ../shared beside the repository, or $DARKNET_PY_SHARED)
+set -uo pipefail
 cd "$(dirname "$0")/../.."
-python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.cuda.get_device_name(0))"
-python3 -m pytest -q -k "cuda" tests/test_golden_forward.py tests/test_golden_detections.py \
-    tests/test_golden_training.py tests/test_layer_parity.py
-python3 benchmarks/gpu_bench.py -out docs/gpu.md
+out=${1:-docs/gpu.md}
+python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.cuda.get_device_name(0))" || exit 1
+status=0
+python3 -m pytest -q -rs -p no:cacheprovider -k "cuda" tests/test_golden_forward.py \
+    tests/test_golden_detections.py tests/test_golden_training.py tests/test_layer_parity.py \
+    tests/test_backends.py tests/test_half.py || status=1
+python3 benchmarks/gpu_bench.py -out "$out" || status=1
+exit $status

@@ -1,0 +1,50 @@
+"""-half: inference convolutions in fp16/bf16 on the torch backend. Not a parity check (Darknet
+has no half path): the stated accuracy loss against our own fp32, and the same detections."""
+import numpy as np
+import pytest
+
+import darknet_py
+from conftest import NEEDS_CUDA, REPO
+
+torch = pytest.importorskip("torch")
+
+# Worst region-output error relative to its largest value, on the shipped shapes model.
+# Measured on the CPU: fp16 1.9e-3, bf16 1.9e-2 (bf16 keeps 8 mantissa bits, fp16 11).
+MAX_ERROR = {"fp16": 5e-3, "bf16": 4e-2}
+CASES = [("cpu", "fp16"), ("cpu", "bf16"),
+         pytest.param(("cuda", "fp16"), marks=NEEDS_CUDA), pytest.param(("cuda", "bf16"), marks=NEEDS_CUDA)]
+
+
+def _detections(device, precision):
+    from darknet_py.data.image import load_image
+    from darknet_py.detection.detector import detect
+    from darknet_py.detection.draw import draw_detections
+    net = darknet_py.load_network(REPO / "cfg" / "yolov2-tiny-shapes.cfg",
+                                  REPO / "weights" / "yolov2-tiny-shapes.weights",
+                                  backend="torch", device=device, precision=precision)
+    image = load_image(REPO / "data" / "sample.png")
+    result = detect(net, image, .24, .5, .45)
+    names = (REPO / "data" / "shapes.names").read_text().split()
+    drawn = draw_detections(image, result.dets, result.order, .24, names)
+    labels = [text.split(":")[0] for text, _ in drawn]
+    boxes = result.dets.boxes[[i for _, i in drawn]]
+    return net.output(len(net.layers) - 1), labels, boxes
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(c))
+def test_half_precision_keeps_the_detections(case):
+    device, precision = case
+    full, labels, boxes = _detections(device, "fp32")
+    half, half_labels, half_boxes = _detections(device, precision)
+    error = np.abs(half - full).max() / np.abs(full).max()
+    assert 0 < error <= MAX_ERROR[precision], f"{precision} error {error:.2e}"
+    assert half_labels == labels and len(labels) == 3
+    np.testing.assert_allclose(half_boxes, boxes, atol=.005)     # of the image's size
+
+
+def test_half_is_for_the_torch_backend_only():
+    with pytest.raises(darknet_py.DarknetError, match="fp32 only"):
+        darknet_py.load_network(REPO / "cfg" / "yolov2-tiny-shapes.cfg", backend="numba", precision="fp16")
+    with pytest.raises(darknet_py.DarknetError, match="precision 'fp8'"):
+        darknet_py.load_network(REPO / "cfg" / "yolov2-tiny-shapes.cfg", backend="torch", device="cpu",
+                                precision="fp8")
