@@ -5,10 +5,10 @@ usage: python benchmarks/gpu_bench.py [-out docs/gpu.md] [-runs 20] [-cfgs yolov
 
 Per network, in one process and one sitting, each beside the peer PyTorch eager (the same
 network as a plain nn.Module, BN folded, channels_last, no graph):
-  - darknet_py's torch backend as the CLI runs it (``Network.forward``, Darknet's unfolded
-    math, fp32 with TF32 off), at batch 1 and 64, and with -half (fp16 convolutions);
-  - the deployment path (``export.inference_module``, BN folded, channels_last) replayed as a
-    CUDA graph, fp32 and fp16, batch 1 and 64;
+  - darknet_py's torch backend: ``Network.forward`` (Darknet's unfolded math, every layer's
+    output kept, fp32 with TF32 off) and ``Network.predict`` as the CLI runs it (numpy in and
+    out, BN folded, channels_last, a CUDA graph per shape), fp32 and -half, batch 1 and 64;
+  - the same graphs fed from the GPU (the device time alone);
   - OpenCV's Darknet importer, where its build has a CUDA target (pip wheels have none);
   - one Darknet training step (forward, region loss, backward, update) at batch 64.
 Prints ms per image, images per second, peak GPU memory and the ratio to PyTorch eager, and
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 import darknet_py
+from darknet_py.backends.torch_backend import capture_graph
 from darknet_py.export import inference_module
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,18 +48,14 @@ def timed(fn, runs):
 
 
 def graphed(module, x):
-    """Capture the forward pass once as a CUDA graph; replaying it skips the launch cost."""
-    static = x.clone()
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream), torch.inference_mode():
-        for _ in range(3):
-            module(static)
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph), torch.inference_mode():
-        out = module(static)
-    return graph.replay, out
+    """The forward pass captured once as a CUDA graph, as Network.predict does it."""
+    with torch.inference_mode():
+        static_in, static_out, graph = capture_graph(module, x.clone())
+
+    def replay():        # holds the captured input and output: the graph reads and writes them
+        graph.replay()
+        return static_in, static_out
+    return replay, static_out
 
 
 class Table:
@@ -118,24 +115,24 @@ def bench(name, runs, tmp):
             table.measure("PyTorch eager fp32 (peer)", b, lambda: eager(dev[b]), runs)
         table.measure("PyTorch eager fp16 (peer)", BIG, lambda: eager_half(dev[BIG].half()), runs)
     for b in (1, BIG):
-        # the CLI's path: numpy in, Darknet's layer-by-layer math, region output back on the host
-        table.measure("darknet_py torch backend fp32", b, lambda: net.forward(host[b]), runs)
-        table.measure("darknet_py torch backend -half", b, lambda: half_net.forward(host[b]), runs)
+        # Darknet's layer-by-layer math, every layer's output kept (dump, parity tests)
+        table.measure("darknet_py forward fp32", b, lambda: net.forward(host[b]), runs)
     for b in (1, BIG):
+        # the CLI's path (detector test/valid/map): numpy in, folded graph, region output back
+        table.measure("darknet_py predict fp32", b, lambda: net.predict(host[b]), runs)
+        table.measure("darknet_py predict -half", b, lambda: half_net.predict(host[b]), runs)
+    for b in (1, BIG):
+        # the same graphs with the input already on the GPU: the device time alone
         replay, _ = graphed(eager, dev[b])
-        table.measure("darknet_py folded + CUDA graph fp32", b, replay, runs)
-        xh = dev[b].half()
-        replay, _ = graphed(eager_half, xh)
-        table.measure("darknet_py folded + CUDA graph fp16", b, replay, runs)
-    with torch.inference_mode():
-        reference = eager(dev[BIG]).float()
-        err = (eager_half(dev[BIG].half()).float() - reference).abs().max() / reference.abs().max()
-    half_out = half_net.forward(host[1])
-    full_out = net.forward(host[1])
-    backend_err = np.abs(half_out - full_out).max() / np.abs(full_out).max()
+        table.measure("folded + CUDA graph, input on GPU, fp32", b, replay, runs)
+        replay, _ = graphed(eager_half, dev[b].half())
+        table.measure("folded + CUDA graph, input on GPU, fp16", b, replay, runs)
+    full_out = net.forward(host[BIG])
+    errors = [np.abs(out - full_out).max() / np.abs(full_out).max()
+              for out in (net.predict(host[BIG]), half_net.predict(host[BIG]))]
     notes.append("fp32 is true fp32 throughout (TF32 off, as the torch backend sets it for Darknet's numbers)")
-    notes.append(f"fp16 worst error on the region output, of its largest value: folded graph "
-                 f"{float(err):.2e}, torch backend -half {float(backend_err):.2e}")
+    notes.append(f"worst error on the region output against forward fp32, of its largest value: "
+                 f"predict fp32 {errors[0]:.1e}, predict -half {errors[1]:.1e}")
     try:
         import cv2
         cvnet = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))

@@ -31,7 +31,7 @@ def _softmax_tree(net):
 
 def predictions(net, image):
     """darknet predict_classifier: letterbox to the net, run, apply the tree if any."""
-    out = net.forward(letterbox_image(image, net.width, net.height)[None])[0].reshape(-1).copy()
+    out = net.predict(letterbox_image(image, net.width, net.height)[None])[0].reshape(-1).copy()
     tree = _softmax_tree(net)
     if tree is not None:                   # hierarchy_predictions(..., only_leaves=1)
         p = out[None]
@@ -78,7 +78,7 @@ def validate_classifier(datacfg, net, out=print):
         crop = resized[:, max(top, 0):max(top, 0) + net.height, max(left, 0):max(left, 0) + net.width]
         if crop.shape[1:] != (net.height, net.width):
             crop = resize_image(crop, net.width, net.height)
-        p = net.forward(crop[None])[0].reshape(-1)
+        p = net.predict(crop[None])[0].reshape(-1)
         ranked = top_k(p, topk)
         top1 += ranked[0] == hits[0]
         topn += hits[0] in ranked

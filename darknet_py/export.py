@@ -64,7 +64,8 @@ def inference_module(net):
                     y = flat[:, pairs].reshape(-1, *layer.out_shape)
                 elif kind == "region":
                     n, _, h, w = y.shape
-                    e = y.reshape(n, layer.num, layer.coords + 1 + layer.classes, h, w)
+                    # the logistic/softmax decode in fp32 also under -half: it is cheap
+                    e = y.float().reshape(n, layer.num, layer.coords + 1 + layer.classes, h, w)
                     parts = [torch.sigmoid(e[:, :, :2]), e[:, :, 2:layer.coords],
                              torch.sigmoid(e[:, :, layer.coords:layer.coords + 1])]
                     cls = e[:, :, layer.coords + 1:]

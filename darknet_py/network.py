@@ -210,6 +210,15 @@ class Network:
                                    else backend.asarray(loss_delta).reshape(out.shape))
         return self.output(self.output_layer.index)
 
+    def predict(self, x):
+        """The output layer's inference output for ``x`` [N, C, H, W] by the backend's fastest
+        path (torch: batch norm folded, channels_last, a CUDA graph per input shape; the CPU
+        backends: ``forward``). Unlike ``forward`` it keeps no per-layer outputs."""
+        x = self.check_input(x)
+        fast = getattr(self.backend, "predict", None)
+        out = fast(self, x) if fast else None
+        return self.forward(x) if out is None else out
+
     def output(self, index):
         """Layer ``index``'s output of the last pass, as a NumPy array."""
         return self.backend.to_numpy(self.outputs[index])

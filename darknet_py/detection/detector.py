@@ -29,7 +29,7 @@ def detect(net, image, thresh=.24, hier_thresh=.5, nms=.45, relative=True):
     layer = region_layer(net)
     _, h, w = image.shape
     sized = letterbox_image(image, net.width, net.height)
-    output = net.forward(sized[None])[0]
+    output = net.predict(sized[None])[0]
     dets = get_region_detections(layer, output, w, h, net.width, net.height, thresh, hier_thresh,
                                  relative)
     order = do_nms_sort(dets, nms) if nms else np.arange(len(dets))

@@ -125,7 +125,7 @@ def validate_detector_recall(datacfg, net, out=print):
     avg_iou = 0.0
     for i, path in enumerate(paths):
         image = load_image(path)
-        output = net.forward(resize_image(image, net.width, net.height)[None])[0]
+        output = net.predict(resize_image(image, net.width, net.height)[None])[0]
         dets = get_region_detections(layer, output, net.width, net.height, net.width, net.height, thresh)
         do_nms_obj(dets, nms)
         rows, problems = read_labels(label_path(path), layer.classes)
