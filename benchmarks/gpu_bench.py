@@ -50,12 +50,14 @@ def timed(fn, runs):
 def graphed(module, x):
     """The forward pass captured once as a CUDA graph, as Network.predict does it."""
     with torch.inference_mode():
-        static_in, static_out, graph = capture_graph(module, x.clone())
+        captured = capture_graph(module, x.clone())
 
     def replay():        # holds the captured input and output: the graph reads and writes them
-        graph.replay()
-        return static_in, static_out
-    return replay, static_out
+        if captured is None:
+            raise RuntimeError("CUDA graph capture failed")
+        captured[2].replay()
+        return captured
+    return replay
 
 
 class Table:
@@ -123,9 +125,9 @@ def bench(name, runs, tmp):
         table.measure("darknet_py predict -half", b, lambda: half_net.predict(host[b]), runs)
     for b in (1, BIG):
         # the same graphs with the input already on the GPU: the device time alone
-        replay, _ = graphed(eager, dev[b])
+        replay = graphed(eager, dev[b])
         table.measure("folded + CUDA graph, input on GPU, fp32", b, replay, runs)
-        replay, _ = graphed(eager_half, dev[b].half())
+        replay = graphed(eager_half, dev[b].half())
         table.measure("folded + CUDA graph, input on GPU, fp16", b, replay, runs)
     full_out = net.forward(host[BIG])
     errors = [np.abs(out - full_out).max() / np.abs(full_out).max()

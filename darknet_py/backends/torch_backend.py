@@ -510,7 +510,10 @@ class TorchBackend:
                 while len(graphs) >= self.GRAPHS_KEPT:
                     graphs.pop(next(iter(graphs)))
                 graphs[key] = capture_graph(module, torch.empty(key, dtype=dtype, device=self.device)
-                                       .to(memory_format=torch.channels_last))
+                                            .to(memory_format=torch.channels_last))
+            if graphs[key] is None:
+                return self.to_numpy(module(self.asarray(x).to(dtype)
+                                            .to(memory_format=torch.channels_last)).float())
             static_in, static_out, graph = graphs[key]
             static_in.copy_(torch.from_numpy(x))
             graph.replay()
@@ -518,7 +521,9 @@ class TorchBackend:
 
 
 def capture_graph(module, static_in):
-    """Record one forward pass as a CUDA graph (replay skips the per-kernel launch cost)."""
+    """Record one forward pass as a CUDA graph (replay skips the per-kernel launch cost);
+    None where the capture fails (seen on an H200 with yolo9000's 1,846-group tree softmax):
+    then the module runs eagerly."""
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
@@ -526,6 +531,10 @@ def capture_graph(module, static_in):
             module(static_in)
     torch.cuda.current_stream().wait_stream(stream)
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        static_out = module(static_in)
+    try:
+        with torch.cuda.graph(graph):
+            static_out = module(static_in)
+    except RuntimeError:        # torch.AcceleratorError is one
+        torch.cuda.synchronize()
+        return None
     return static_in, static_out, graph
