@@ -10,7 +10,8 @@ network as a plain nn.Module, BN folded, channels_last, no graph):
     out, BN folded, channels_last, a CUDA graph per shape), fp32 and -half, batch 1 and 64;
   - the same graphs fed from the GPU (the device time alone);
   - OpenCV's Darknet importer, where its build has a CUDA target (pip wheels have none);
-  - one Darknet training step (forward, region loss, backward, update) at batch 64.
+  - one Darknet training step (forward, region loss, backward, update) at batch 64, fp32 and
+    -half (bf16 convolutions, fp32 updates).
 Prints ms per image, images per second, peak GPU memory and the ratio to PyTorch eager, and
 appends the table, dated and naming the card, to the -out file. fp16's error is stated
 against fp32 on the region output. Published anchor: Darknet's 67 FPS on a Titan X for
@@ -152,14 +153,19 @@ def bench(name, runs, tmp):
     del net, half_net, eager, eager_half
     torch.cuda.empty_cache()
 
-    trainer = darknet_py.load_network(train_cfg(cfg, tmp), weights, backend="torch", device="cuda")
     truth = np.zeros((BIG, 30, 5), np.float32)
     truth[:, 0] = [.5, .5, .2, .3, 1]
     truth[:, 1] = [.25, .7, .1, .2, 7]
-    torch.cuda.reset_peak_memory_stats()
-    step = timed(lambda: trainer.train_step(host[BIG], truth, log=lambda s: None), max(3, runs // 5))
-    notes.append(f"training step (forward, region loss, backward, update) at batch {BIG}: {step:.3f} s, "
-                 f"{BIG / step:,.0f} images/s, peak GPU {torch.cuda.max_memory_allocated() / 2**20:,.0f} MB")
+    for precision, label in (("fp32", "fp32"), ("fp16", "-half (bf16 convolutions)")):
+        trainer = darknet_py.load_network(train_cfg(cfg, tmp), weights, backend="torch", device="cuda",
+                                          precision=precision)
+        torch.cuda.reset_peak_memory_stats()
+        step = timed(lambda: trainer.train_step(host[BIG], truth, log=lambda s: None), max(3, runs // 5))
+        notes.append(f"training step {label} (forward, region loss, backward, update) at batch {BIG}: "
+                     f"{step:.3f} s, {BIG / step:,.0f} images/s, peak GPU "
+                     f"{torch.cuda.max_memory_allocated() / 2**20:,.0f} MB")
+        del trainer
+        torch.cuda.empty_cache()
     return table.lines() + [""] + [f"- {n}" for n in notes]
 
 

@@ -10,11 +10,11 @@ USAGE = """usage: darknet_py <function>
   detector test DATA CFG WEIGHTS [IMAGE|FOLDER|LIST.txt] [-thresh .24] [-hier .5] [-nms .45] [-out predictions]
                 [-ext_output] [-dont_show]
                 [-json FILE] [-backend numpy|numba|torch] [-i N | -gpus 0,1 | -nogpu] [-half]
-  detector train DATA CFG [WEIGHTS] [-clear] [-gpus 0,1] [-nogpu] [-backend B] [-chart chart.png]
+  detector train DATA CFG [WEIGHTS] [-clear] [-gpus 0,1] [-nogpu] [-backend B] [-chart chart.png] [-half]
                 [-max_batches N] [-seed 0]
-  detector valid DATA CFG WEIGHTS [-out PREFIX]     results/comp4_det_test_CLASS.txt (or COCO json)
+  detector valid DATA CFG WEIGHTS [-out PREFIX] [-batch N]   results/comp4_det_test_CLASS.txt (or COCO json)
   detector recall DATA CFG WEIGHTS
-  detector map DATA CFG WEIGHTS [-iou_thresh 0.5] [-points 0|11|101] [-thresh .25]
+  detector map DATA CFG WEIGHTS [-iou_thresh 0.5] [-points 0|11|101] [-thresh .25] [-batch N]
   detector calc_anchors DATA [-num_of_clusters 5] [-width 416] [-height 416] [-show] [-seed 0]
   classifier train DATA CFG [WEIGHTS] | valid DATA CFG WEIGHTS | predict DATA CFG WEIGHTS [IMAGE] [-top 5]
   detect CFG WEIGHTS [IMAGE]               detector test with the matching cfg/*.data
@@ -221,18 +221,24 @@ def detector_evaluate(sub, args):
     iou_thresh = args.float("-iou_thresh", .5)
     points = args.int("-points", 0)
     thresh = args.float("-thresh", .25)
+    batch = args.int("-batch", 0)
     backend = backend_choice(args)
     datacfg, cfg, weights = args.positional(3, f"detector {sub} DATA CFG WEIGHTS")
     if points not in (0, 11, 101):
         raise DarknetError(f"-points must be 0 (area under curve), 11 (VOC2007) or 101 (COCO), got {points}")
     net = _load(cfg, weights, backend)
+    # images per network pass: batches pay on a GPU; on the CPU one at a time is as fast
+    if batch < 0:
+        raise DarknetError(f"-batch must be at least 1, got {batch}")
+    on_gpu = getattr(getattr(net.backend, "device", None), "type", "cpu") == "cuda"
+    batch = batch or (8 if on_gpu else 1)
     if sub == "valid":
-        for path in validate.validate_detector(datacfg, net, outfile):
+        for path in validate.validate_detector(datacfg, net, outfile, batch):
             print(f"Wrote {path}", file=sys.stderr)
     elif sub == "recall":
         validate.validate_detector_recall(datacfg, net)
     else:
-        validate.validate_detector_map(datacfg, net, iou_thresh, points, thresh)
+        validate.validate_detector_map(datacfg, net, iou_thresh, points, thresh, batch=batch)
     return 0
 
 

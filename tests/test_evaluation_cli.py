@@ -71,6 +71,19 @@ def test_recall_and_map_report(mini, capsys):
     assert "used 11 Recall-points" in out
 
 
+def test_map_in_batches_equals_one_at_a_time(mini, capsys):
+    """-batch N runs N validation images per network pass; the reference backend is
+    batch-invariant bit for bit, so the whole report must be identical."""
+    root, _ = mini
+    trained = REPO / "weights" / "yolov2-tiny-shapes.weights"
+    reports = []
+    for batch in ("1", "3"):
+        assert main(["detector", "map", str(root / "shapes.data"), str(CFG), str(trained),
+                     "-backend", "numpy", "-batch", batch]) == 0
+        reports.append(capsys.readouterr().out)
+    assert "ap = " in reports[0] and reports[0] == reports[1]
+
+
 def test_batch_detector_test_on_folder_and_list(mini, tmp_path, capsys, monkeypatch):
     root, weights = mini
     monkeypatch.chdir(tmp_path)

@@ -144,9 +144,10 @@ def bn_backward(delta, p, u, saved):
 def conv_forward(b, layer, inputs, state):
     p = b.layer_params(layer)
     x, weights = inputs[0], p["weights"]
-    if b.half is not None and not state.train:
+    half = b.train_half if state.train else b.half
+    if half is not None:
         # -half: the convolution (nearly all the FLOPs) on the tensor cores, the rest in fp32
-        x, weights = x.to(b.half), weights.to(b.half)
+        x, weights = x.to(half), weights.to(half)
     x = TF.conv2d(x, weights, stride=layer.stride, padding=layer.padding, groups=layer.groups).float()
     if layer.batch_normalize:
         x = bn_forward(x, p, state.train, state.saved_for(layer))
@@ -161,13 +162,15 @@ def conv_backward(b, layer, inputs, output, delta, input_deltas, state):
         bn_backward(delta, p, u, state.saved_for(layer))
     else:
         u["biases"] += delta.sum((0, 2, 3))
-    x = inputs[0]
-    u["weights"] += torch.nn.grad.conv2d_weight(x, p["weights"].shape, delta, stride=layer.stride,
-                                                padding=layer.padding, groups=layer.groups)
+    x, weights = inputs[0], p["weights"]
+    if b.train_half is not None:      # the gradient convolutions in bf16 too; updates stay fp32
+        x, weights, delta = x.to(b.train_half), weights.to(b.train_half), delta.to(b.train_half)
+    u["weights"] += torch.nn.grad.conv2d_weight(x, weights.shape, delta, stride=layer.stride,
+                                                padding=layer.padding, groups=layer.groups).float()
     if input_deltas[0] is None:
         return
-    d_in = torch.nn.grad.conv2d_input(x.shape, p["weights"], delta, stride=layer.stride,
-                                      padding=layer.padding, groups=layer.groups)
+    d_in = torch.nn.grad.conv2d_input(x.shape, weights, delta, stride=layer.stride,
+                                      padding=layer.padding, groups=layer.groups).float()
     if layer.size == 1:
         input_deltas[0].copy_(d_in)        # darknet: gemm with beta 0 for 1x1 (overwrites)
     else:
@@ -412,6 +415,9 @@ class TorchBackend:
         if precision not in HALF_TYPES:
             raise DarknetError(f"precision '{precision}' (choose {', '.join(HALF_TYPES)})")
         self.half = HALF_TYPES[precision] and getattr(torch, HALF_TYPES[precision])
+        # training under -half convolves in bf16 whichever half was asked for: fp16's range
+        # would need loss scaling to keep Darknet's small deltas from flushing to zero
+        self.train_half = self.half and torch.bfloat16
         if self.device.type == "cuda":
             # cuDNN convolves in TF32 by default (10-bit mantissa, ~1e-3 relative): Darknet's
             # numbers need true fp32. -half is the way to trade accuracy for speed.

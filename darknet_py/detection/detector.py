@@ -26,14 +26,21 @@ def region_layer(net):
 def detect(net, image, thresh=.24, hier_thresh=.5, nms=.45, relative=True):
     """Letterbox ``image`` [3, H, W] to the net, run it, decode and NMS the boxes
     (image-relative, or pixels with ``relative=False``)."""
+    return detect_batch(net, [image], thresh, hier_thresh, nms, relative)[0]
+
+
+def detect_batch(net, images, thresh=.24, hier_thresh=.5, nms=.45, relative=True):
+    """``detect`` for several images in one network pass (a batch: faster on a GPU)."""
     layer = region_layer(net)
-    _, h, w = image.shape
-    sized = letterbox_image(image, net.width, net.height)
-    output = net.predict(sized[None])[0]
-    dets = get_region_detections(layer, output, w, h, net.width, net.height, thresh, hier_thresh,
-                                 relative)
-    order = do_nms_sort(dets, nms) if nms else np.arange(len(dets))
-    return Result(dets, order)
+    sized = np.stack([letterbox_image(image, net.width, net.height) for image in images])
+    results = []
+    for image, output in zip(images, net.predict(sized)):
+        _, h, w = image.shape
+        dets = get_region_detections(layer, output, w, h, net.width, net.height, thresh,
+                                     hier_thresh, relative)
+        order = do_nms_sort(dets, nms) if nms else np.arange(len(dets))
+        results.append(Result(dets, order))
+    return results
 
 
 def json_objects(result, names, thresh):

@@ -11,7 +11,7 @@ from tqdm import tqdm
 from ..data.datafile import DataConfig
 from ..data.image import load_image, resize_image
 from ..data.labels import label_path, read_labels, read_list
-from ..detection.detector import detect, region_layer
+from ..detection.detector import detect_batch, region_layer
 from ..detection.nms import box_iou, do_nms_obj
 from ..detection.region import get_region_detections
 from ..errors import DarknetError
@@ -53,18 +53,20 @@ def pixel_corners(box, w, h):
     return xmin, ymin, xmax, ymax
 
 
-def detections_over(net, paths, thresh, nms, hier=.5, desc="valid"):
+def detections_over(net, paths, thresh, nms, hier=.5, desc="valid", batch=1):
     """Yield (index, path, width, height, Result with pixel boxes) for every image, with a
-    progress bar on stderr."""
-    for index, path in enumerate(tqdm(paths, desc=desc, unit="img", file=sys.stderr,
-                                      disable=len(paths) < 2)):
-        image = load_image(path)
-        _, h, w = image.shape
-        result = detect(net, image, thresh, hier, nms, relative=False)
-        yield index, path, w, h, result
+    progress bar on stderr; ``batch`` images go through the network at a time."""
+    with tqdm(total=len(paths), desc=desc, unit="img", file=sys.stderr, disable=len(paths) < 2) as bar:
+        for start in range(0, len(paths), batch):
+            chunk = paths[start:start + batch]
+            images = [load_image(path) for path in chunk]
+            results = detect_batch(net, images, thresh, hier, nms, relative=False)
+            for offset, (path, image, result) in enumerate(zip(chunk, images, results)):
+                yield start + offset, path, image.shape[2], image.shape[1], result
+            bar.update(len(chunk))
 
 
-def validate_detector(datacfg, net, outfile=None):
+def validate_detector(datacfg, net, outfile=None, batch=1):
     """Write results/<outfile><class>.txt (VOC) or results/<outfile>.json (eval=coco)."""
     data = DataConfig(datacfg)
     names = data.names()
@@ -73,7 +75,7 @@ def validate_detector(datacfg, net, outfile=None):
     classes = region_layer(net).classes
     coco = data.get("eval", "voc") == "coco"
     lines = [io.StringIO() for _ in range(1 if coco else classes)]
-    for _, path, w, h, result in detections_over(net, paths, .005, .45):
+    for _, path, w, h, result in detections_over(net, paths, .005, .45, batch=batch):
         dets = result.dets
         for i in result.order:
             if coco:
@@ -145,14 +147,14 @@ def validate_detector_recall(datacfg, net, out=print):
     return correct / total if total else 0.0
 
 
-def validate_detector_map(datacfg, net, iou_thresh=.5, points=0, thresh=.25, out=print):
+def validate_detector_map(datacfg, net, iou_thresh=.5, points=0, thresh=.25, out=print, batch=1):
     """mAP over the validation list, printed as AlexeyAB's darknet prints it."""
     data = DataConfig(datacfg)
     names = data.names()
     paths = validation_list(data)
     classes = region_layer(net).classes
     detections, truths = [], []
-    for index, path, w, h, result in detections_over(net, paths, .005, .45, desc="map"):
+    for index, path, w, h, result in detections_over(net, paths, .005, .45, desc="map", batch=batch):
         truth, _ = image_truth(path, w, h, classes)
         truths.append(truth)
         dets = result.dets

@@ -81,7 +81,9 @@ def start_network(cfgfile, weightfile, backend, seed, clear):
     """Darknet's load_network for training: weights (or a partial .conv.N) when given, else
     Darknet's initialisation; -clear resets seen."""
     from ..network import Network
-    net = Network(cfgfile, backend=backend[0], device=backend[1], seed=seed, init=weightfile is None)
+    name, device, *precision = backend           # (name, device[, precision])
+    net = Network(cfgfile, backend=name, device=device, seed=seed, init=weightfile is None,
+                  precision=precision[0] if precision else "fp32")
     if weightfile:
         net.load_weights(weightfile, allow_prefix=True)
     if clear:
