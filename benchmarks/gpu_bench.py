@@ -18,6 +18,7 @@ against fp32 on the region output. Published anchor: Darknet's 67 FPS on a Titan
 yolov2-voc at 416. Weights are Darknet's initialisation: speed does not depend on values."""
 import argparse
 import datetime
+import gc
 import re
 import tempfile
 import time
@@ -67,6 +68,7 @@ class Table:
 
     def measure(self, path, batch, fn, runs):
         """Time ``fn`` (one call = ``batch`` images) and its peak GPU memory; a failure is a row."""
+        gc.collect()            # a Network and its backend refer to each other: free cycles first
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
         try:
@@ -151,6 +153,7 @@ def bench(name, runs, tmp):
     except Exception as err:
         notes.append(f"OpenCV DNN on CUDA: not available here ({type(err).__name__}: {str(err)[:100]})")
     del net, half_net, eager, eager_half
+    gc.collect()
     torch.cuda.empty_cache()
 
     truth = np.zeros((BIG, 30, 5), np.float32)
@@ -165,6 +168,7 @@ def bench(name, runs, tmp):
                      f"{step:.3f} s, {BIG / step:,.0f} images/s, peak GPU "
                      f"{torch.cuda.max_memory_allocated() / 2**20:,.0f} MB")
         del trainer
+        gc.collect()
         torch.cuda.empty_cache()
     return table.lines() + [""] + [f"- {n}" for n in notes]
 
