@@ -111,3 +111,27 @@ def test_reference_backward_is_the_gradient(tmp_path, case):
             values.append(float((r.astype(np.float64) * out[-1]).sum()))
         numeric = (values[0] - values[1]) / (2 * step)
         assert analytic.reshape(-1)[k] == pytest.approx(numeric, rel=2e-2, abs=2e-3), (case, k)
+
+
+@pytest.mark.parametrize("height,width", [(13, 11), (26, 30)])
+def test_every_numba_convolution_algorithm(tmp_path, height, width):
+    """The Numba backend picks, per layer and shape, the fastest of im2col and Winograd
+    F(2x2,3x3) / F(4x4,3x3) by timing: each must match the reference, whichever is picked."""
+    cfg = tmp_path / "wide.cfg"
+    cfg.write_text(f"[net]\nwidth={width}\nheight={height}\nchannels=16\nbatch=2\n"
+                   "[convolutional]\nbatch_normalize=1\nfilters=24\nsize=3\nstride=1\npad=1\nactivation=leaky\n")
+    reference = darknet_py.load_network(cfg, backend="numpy")
+    fast = darknet_py.load_network(cfg, backend="numba")
+    rng = np.random.default_rng(5)
+    for net in (reference, fast):
+        net.params[:] = rng.uniform(-1, 1, net.params.size)
+        net.layers[0].params["rolling_variance"][:] = np.random.default_rng(6).uniform(.5, 1.5, 24)
+        net.backend.prepare(net)
+        rng = np.random.default_rng(5)
+    x = np.random.default_rng(7).standard_normal((2, 16, height, width)).astype(np.float32)
+    expected = reference.forward(x)
+    layer, backend = fast.layers[0], fast.backend
+    algorithms = backend._algorithms(layer)
+    assert ("winograd4" in algorithms) == (height > 20) and "winograd2" in algorithms
+    for name in algorithms:
+        assert_close(backend._run(name, layer, x, 1), expected, RTOL, name)

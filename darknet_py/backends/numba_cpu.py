@@ -319,10 +319,10 @@ G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
               [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], dtype=np.float64)
 
 
-def winograd_filters(weights):
-    """U[36, K, C] = G g G^T for every 3x3 filter (float64 math)."""
-    u = np.einsum("ai,kcij,bj->abkc", G, weights.astype(np.float64), G)
-    return np.ascontiguousarray(u.reshape(36, *weights.shape[:2]), dtype=F)
+def winograd_filters(weights, g=G):
+    """U[t*t, K, C] = g w g^T for every 3x3 filter w (float64 math); t = 6 for F(4x4, 3x3)."""
+    u = np.einsum("ai,kcij,bj->abkc", g, weights.astype(np.float64), g)
+    return np.ascontiguousarray(u.reshape(len(g) ** 2, *weights.shape[:2]), dtype=F)
 
 
 F2, F4, F5, F8 = np.float32(2), np.float32(4), np.float32(5), np.float32(8)
@@ -429,6 +429,84 @@ def winograd_output(m, tiles_h, tiles_w, bias, code, out):
                         row[ox + 2] = v2
 
 
+# Winograd F(2x2, 3x3): 4x4 input tiles at stride 2, 16 products per 4 outputs. Fewer savings
+# than F(4x4, 3x3) but filters only 16/9 the weights: on 13x13 maps its gemms stay compute-bound.
+G2 = np.array([[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]], dtype=np.float64)
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def winograd2_input(x, tiles_h, tiles_w, v):
+    """V[16, C, T] = B^T d B for every 4x4 tile d (stride 2, from -1): F(2x2, 3x3)."""
+    c, h, w = x.shape
+    for job in prange(c * tiles_h):
+        ch = job // tiles_h
+        ty = job % tiles_h
+        d = np.zeros((4, 4, tiles_w), dtype=np.float32)
+        for i in range(4):
+            iy = ty * 2 - 1 + i
+            if iy < 0 or iy >= h:
+                continue
+            row = x[ch, iy]
+            for j in range(4):
+                dj = d[i, j]
+                first = 1 if j == 0 else 0
+                last = min(tiles_w, (w - j) // 2 + 1)       # 2tx-1+j <= w-1
+                for tx in range(first, last):
+                    dj[tx] = row[tx * 2 - 1 + j]
+        tmp = np.empty((4, 4, tiles_w), dtype=np.float32)
+        for j in range(4):
+            for tx in range(tiles_w):
+                d0, d1, d2, d3 = d[0, j, tx], d[1, j, tx], d[2, j, tx], d[3, j, tx]
+                tmp[0, j, tx] = d0 - d2
+                tmp[1, j, tx] = d1 + d2
+                tmp[2, j, tx] = d2 - d1
+                tmp[3, j, tx] = d1 - d3
+        base = ty * tiles_w
+        for r in range(4):
+            o0 = v[r * 4, ch, base:base + tiles_w]
+            o1 = v[r * 4 + 1, ch, base:base + tiles_w]
+            o2 = v[r * 4 + 2, ch, base:base + tiles_w]
+            o3 = v[r * 4 + 3, ch, base:base + tiles_w]
+            for tx in range(tiles_w):
+                t0, t1, t2, t3 = tmp[r, 0, tx], tmp[r, 1, tx], tmp[r, 2, tx], tmp[r, 3, tx]
+                o0[tx] = t0 - t2
+                o1[tx] = t1 + t2
+                o2[tx] = t2 - t1
+                o3[tx] = t1 - t3
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def winograd2_output(m, tiles_h, tiles_w, bias, code, out):
+    """out[K, H, W] = A^T m A per 2x2 tile, cropped, plus bias and the activation."""
+    k_count, h, w = out.shape
+    for job in prange(k_count * tiles_h):
+        k = job // tiles_h
+        ty = job % tiles_h
+        base = ty * tiles_w
+        tmp = np.empty((2, 4, tiles_w), dtype=np.float32)
+        for j in range(4):
+            s0 = m[j, k, base:base + tiles_w]
+            s1 = m[4 + j, k, base:base + tiles_w]
+            s2 = m[8 + j, k, base:base + tiles_w]
+            s3 = m[12 + j, k, base:base + tiles_w]
+            for tx in range(tiles_w):
+                m0, m1, m2, m3 = s0[tx], s1[tx], s2[tx], s3[tx]
+                tmp[0, j, tx] = m0 + m1 + m2
+                tmp[1, j, tx] = m1 - m2 - m3
+        b = bias[k]
+        for r in range(2):
+            oy = ty * 2 + r
+            if oy >= h:
+                break
+            row = out[k, oy]
+            for tx in range(tiles_w):
+                t0, t1, t2, t3 = tmp[r, 0, tx], tmp[r, 1, tx], tmp[r, 2, tx], tmp[r, 3, tx]
+                ox = tx * 2
+                row[ox] = activate(t0 + t1 + t2 + b, code)
+                if ox + 1 < w:
+                    row[ox + 1] = activate(t1 - t2 - t3 + b, code)
+
+
 def keep_large_allocations():
     """glibc serves arrays above 32 MB with fresh mmap pages, which the kernel zeroes on
     every training step (measured: 64,000 page faults and ~15% of a yolov2-tiny-voc batch-8
@@ -449,7 +527,7 @@ class NumbaBackend(NumpyBackend):
     def __init__(self):
         keep_large_allocations()
         self.folded = {}
-        self.choice = {}            # (layer, input shape) -> "winograd" | "direct"
+        self.choice = {}            # (layer, input shape) -> "winograd4" | "winograd2" | "direct"
         self.workspace = np.empty(0, dtype=F)
 
     def prepare(self, net):
@@ -524,32 +602,42 @@ class NumbaBackend(NumpyBackend):
             return self._maxpool_forward(layer, inputs[0], state)
         return super().forward_layer(layer, inputs, state)
 
-    WINOGRAD_MIN_TILES = 36
+    WINOGRAD4_MIN_TILES = 36
+    # (output tile, filter transform, input kernel, output kernel) per Winograd variant
+    WINOGRAD = {"winograd4": (4, G, winograd_input, winograd_output),
+                "winograd2": (2, G2, winograd2_input, winograd2_output)}
 
-    def _winograd_ready(self, layer):
-        """3x3, stride 1, pad 1, no groups, enough channels to pay for the transforms, and a
-        map of at least 6x6 tiles. At 13x13 (16 tiles) its filters, 4x the weights, make the
-        36 thin gemms memory-bound: measured in yolov2-voc, as fast as im2col on balance
-        (5 of 6 layers within 10%), for 720 MB more memory."""
+    def _algorithms(self, layer):
+        """The ways this layer may convolve in inference. Winograd needs 3x3, stride 1, pad 1,
+        no groups and enough channels to pay for its transforms; F(4x4, 3x3) also a map of at
+        least 6x6 tiles: at 13x13 (16 tiles) its filters, 4x the weights, make its 36 thin
+        gemms memory-bound (measured in yolov2-voc: no faster than im2col, for 720 MB more)."""
         c, h, w = layer.in_shape
-        return (layer.size == 3 and layer.stride == 1 and layer.padding == 1 and layer.groups == 1
-                and c >= 16 and layer.filters >= 16
-                and ((h + 3) // 4) * ((w + 3) // 4) >= self.WINOGRAD_MIN_TILES)
+        if not (layer.size == 3 and layer.stride == 1 and layer.padding == 1 and layer.groups == 1
+                and c >= 16 and layer.filters >= 16):
+            return ("direct",)
+        if ((h + 3) // 4) * ((w + 3) // 4) >= self.WINOGRAD4_MIN_TILES:
+            return ("winograd4", "winograd2", "direct")
+        return ("winograd2", "direct")
 
-    def _winograd(self, layer, x, code):
-        if ("winograd", layer.index) not in self.folded:
+    def _winograd(self, layer, x, code, name):
+        tile, g, transform_input, transform_output = self.WINOGRAD[name]
+        if (name, layer.index) not in self.folded:
             w, b = self._fold(layer)
-            self.folded[("winograd", layer.index)] = (winograd_filters(w.reshape(layer.filters, -1, 3, 3)), b)
-        u, b = self.folded[("winograd", layer.index)]
+            self.folded[(name, layer.index)] = (winograd_filters(w.reshape(layer.filters, -1, 3, 3), g), b)
+        u, b = self.folded[(name, layer.index)]
         n, c, h, w = x.shape
-        tiles_h, tiles_w = (h + 3) // 4, (w + 3) // 4
+        tiles_h, tiles_w = (h + tile - 1) // tile, (w + tile - 1) // tile
         out = np.empty((n, layer.filters, h, w), dtype=F)
-        v = np.empty((36, c, tiles_h * tiles_w), dtype=F)
+        v = np.empty((len(g) ** 2, c, tiles_h * tiles_w), dtype=F)
         for i in range(n):
-            winograd_input(np.ascontiguousarray(x[i]), tiles_h, tiles_w, v)
+            transform_input(np.ascontiguousarray(x[i]), tiles_h, tiles_w, v)
             m = np.matmul(u, v)
-            winograd_output(m, tiles_h, tiles_w, b, code, out[i])
+            transform_output(m, tiles_h, tiles_w, b, code, out[i])
         return out
+
+    def _run(self, name, layer, x, code):
+        return self._direct(layer, x, code) if name == "direct" else self._winograd(layer, x, code, name)
 
     def _conv_forward(self, layer, x, state):
         n = x.shape[0]
@@ -559,25 +647,28 @@ class NumbaBackend(NumpyBackend):
             return layer.finish(out.reshape(n, *layer.out_shape), state)
         if state.train:
             return self._conv_train_forward(layer, x, state, code)
-        if not self._winograd_ready(layer):
+        candidates = self._algorithms(layer)
+        if len(candidates) == 1:
             return self._direct(layer, x, code)
-        # Winograd wins on large maps; on small ones (13x13: 16 tiles) its 36 thin gemms
-        # lose to one im2col gemm. The first call times both for this shape and keeps the faster.
+        # Which is fastest depends on the map, the channels and the machine: the first call
+        # times each for this shape and keeps the fastest.
         key = (layer.index, x.shape)
         if key not in self.choice:
             timings = {}
-            for name, run in (("winograd", self._winograd), ("direct", self._direct)):
-                run(layer, x, code)               # compiles, folds, transforms the filters
+            for name in candidates:
+                self._run(name, layer, x, code)       # compiles, folds, transforms the filters
                 timings[name] = np.inf
-                for _ in range(2):                # the better of two: one can be disturbed
+                for _ in range(2):                    # the better of two: one can be disturbed
                     start = time.perf_counter()
-                    out = run(layer, x, code)
+                    out = self._run(name, layer, x, code)
                     timings[name] = min(timings[name], time.perf_counter() - start)
             self.choice[key] = min(timings, key=timings.get)
             # keep only the chosen algorithm's weights (Winograd's filters or the folded ones)
-            self.folded.pop(("winograd", layer.index) if self.choice[key] == "direct" else layer.index)
+            for name in candidates:
+                if name != self.choice[key]:
+                    self.folded.pop(layer.index if name == "direct" else (name, layer.index), None)
             return out
-        return self._winograd(layer, x, code) if self.choice[key] == "winograd" else self._direct(layer, x, code)
+        return self._run(self.choice[key], layer, x, code)
 
     def _conv_train_forward(self, layer, x, state, code):
         """The gemm, then batch norm on the batch's statistics (or add_bias) and the
