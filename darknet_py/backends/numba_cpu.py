@@ -328,26 +328,35 @@ def winograd_filters(weights, g=G):
 F2, F4, F5, F8 = np.float32(2), np.float32(4), np.float32(5), np.float32(8)
 
 
+@njit(inline="always")
+def gather_tile_row(x, ch, ty, step, d):
+    """d[i, j, tx] = x[ch, step*ty - 1 + i, step*tx - 1 + j] for one row of tiles (pad 1: cells
+    outside the map stay as the caller's zeros)."""
+    _, h, w = x.shape
+    size, tiles_w = d.shape[0], d.shape[2]
+    for i in range(size):
+        iy = ty * step - 1 + i
+        if iy < 0 or iy >= h:
+            continue
+        row = x[ch, iy]
+        for j in range(size):
+            dj = d[i, j]
+            first = 1 if j == 0 else 0                  # column -1 is padding
+            last = min(tiles_w, (w - j) // step + 1)    # step*tx - 1 + j <= w - 1
+            for tx in range(first, last):
+                dj[tx] = row[tx * step - 1 + j]
+
+
 @njit(parallel=True, cache=True, fastmath=True)
 def winograd_input(x, tiles_h, tiles_w, v):
     """V[36, C, T] = B^T d B for every 6x6 tile d (stride 4, starting at -1: pad 1); one task
     per channel and row of tiles, the inner loops running along the row's tiles."""
-    c, h, w = x.shape
+    c = x.shape[0]
     for job in prange(c * tiles_h):
         ch = job // tiles_h
         ty = job % tiles_h
-        d = np.zeros((6, 6, tiles_w), dtype=np.float32)     # d[i, j, tx] = x[4ty-1+i, 4tx-1+j]
-        for i in range(6):
-            iy = ty * 4 - 1 + i
-            if iy < 0 or iy >= h:
-                continue
-            row = x[ch, iy]
-            for j in range(6):
-                dj = d[i, j]
-                first = 1 if j == 0 else 0                  # column -1 is padding
-                last = min(tiles_w, (w - j) // 4 + 1)       # 4tx-1+j <= w-1
-                for tx in range(first, last):
-                    dj[tx] = row[tx * 4 - 1 + j]
+        d = np.zeros((6, 6, tiles_w), dtype=np.float32)
+        gather_tile_row(x, ch, ty, 4, d)
         tmp = np.empty((6, 6, tiles_w), dtype=np.float32)   # tmp[r, j] = (B^T d)[r, j]
         for j in range(6):
             for tx in range(tiles_w):
@@ -437,22 +446,12 @@ G2 = np.array([[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 
 @njit(parallel=True, cache=True, fastmath=True)
 def winograd2_input(x, tiles_h, tiles_w, v):
     """V[16, C, T] = B^T d B for every 4x4 tile d (stride 2, from -1): F(2x2, 3x3)."""
-    c, h, w = x.shape
+    c = x.shape[0]
     for job in prange(c * tiles_h):
         ch = job // tiles_h
         ty = job % tiles_h
         d = np.zeros((4, 4, tiles_w), dtype=np.float32)
-        for i in range(4):
-            iy = ty * 2 - 1 + i
-            if iy < 0 or iy >= h:
-                continue
-            row = x[ch, iy]
-            for j in range(4):
-                dj = d[i, j]
-                first = 1 if j == 0 else 0
-                last = min(tiles_w, (w - j) // 2 + 1)       # 2tx-1+j <= w-1
-                for tx in range(first, last):
-                    dj[tx] = row[tx * 2 - 1 + j]
+        gather_tile_row(x, ch, ty, 2, d)
         tmp = np.empty((4, 4, tiles_w), dtype=np.float32)
         for j in range(4):
             for tx in range(tiles_w):
