@@ -229,7 +229,7 @@ def detector_evaluate(sub, args):
     net = _load(cfg, weights, backend)
     # images per network pass: batches pay on a GPU; on the CPU one at a time is as fast
     if batch < 0:
-        raise DarknetError(f"-batch must be at least 1, got {batch}")
+        raise DarknetError(f"-batch must be a number of images (0: 8 on a GPU, else 1), got {batch}")
     on_gpu = getattr(getattr(net.backend, "device", None), "type", "cpu") == "cuda"
     batch = batch or (8 if on_gpu else 1)
     if sub == "valid":

@@ -302,8 +302,9 @@ def load_network(cfg, weights=None, backend="numpy", device=None, allow_prefix=F
                  precision="fp32"):
     """Build the network of a Darknet cfg and (optionally) load official weights.
 
-    ``precision`` "fp16" or "bf16" (torch backend only) runs inference convolutions in half
-    precision; training and every other layer stay in fp32.
+    ``precision`` "fp16" or "bf16" (torch backend only, the CLI's ``-half``): ``predict`` runs
+    the folded network in that dtype (the region decode in fp32) and ``forward`` its
+    convolutions; training convolves in bf16 with fp32 gradients and updates.
 
     >>> net = load_network("cfg/yolov2-voc.cfg", "yolov2-voc.weights")   # doctest: +SKIP
     """
