@@ -20,6 +20,8 @@ GOLDEN = Path(os.environ.get("DARKNET_PY_GOLDEN", SHARED / "golden"))
 DARKNET_CFG = SHARED / "darknet-cfg"
 IMAGES = SHARED / "images"
 WEIGHTS_CACHE = Path(os.environ.get("DARKNET_PY_TEST_CACHE", Path.home() / ".cache" / "darknet_py_tests"))
+# the Numba backend's remembered timings: the tests' own, not the user's
+os.environ.setdefault("DARKNET_PY_CACHE", str(WEIGHTS_CACHE / "numba"))
 
 
 def _torch_cuda():

@@ -135,3 +135,30 @@ def test_every_numba_convolution_algorithm(tmp_path, height, width):
     assert ("winograd4" in algorithms) == (height > 20) and "winograd2" in algorithms
     for name in algorithms:
         assert_close(backend._run(name, layer, x, 1), expected, RTOL, name)
+
+
+def test_numba_remembers_its_timings(tmp_path, monkeypatch):
+    """The fastest algorithm per shape is timed once per machine and kept in
+    $DARKNET_PY_CACHE/numba-choices.json; a later process uses it without timing, and an
+    entry it does not know (another version's) is timed again."""
+    import json
+    from darknet_py.backends.numba_cpu import NumbaBackend
+    monkeypatch.setenv("DARKNET_PY_CACHE", str(tmp_path / "cache"))
+    cfg = tmp_path / "wide.cfg"
+    cfg.write_text("[net]\nwidth=11\nheight=13\nchannels=16\nbatch=1\n"
+                   "[convolutional]\nfilters=24\nsize=3\nstride=1\npad=1\nactivation=leaky\n")
+    x = np.random.default_rng(8).standard_normal((1, 16, 13, 11)).astype(np.float32)
+    first = darknet_py.Network(cfg, backend="numba", seed=3)
+    expected = first.forward(x)
+    saved = json.loads((tmp_path / "cache" / "numba-choices.json").read_text())
+    (machine, choices), = saved.items()
+    assert list(choices.values())[0] in first.backend._algorithms(first.layers[0])
+
+    def no_timing(*args):
+        raise AssertionError("timed again")
+    with monkeypatch.context() as m:
+        m.setattr(NumbaBackend, "_time_algorithms", no_timing)
+        assert_close(darknet_py.Network(cfg, backend="numba", seed=3).forward(x), expected, RTOL, "remembered")
+    saved[machine] = {key: "an algorithm of another version" for key in choices}
+    (tmp_path / "cache" / "numba-choices.json").write_text(json.dumps(saved))
+    assert_close(darknet_py.Network(cfg, backend="numba", seed=3).forward(x), expected, RTOL, "timed again")

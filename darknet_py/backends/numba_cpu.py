@@ -4,6 +4,7 @@ into the weights for inference (``scale / (sqrt(var) + 1e-6)``, Darknet's denomi
 GEMMs go to BLAS through NumPy, outside the compiled loops, so Numba's threads and BLAS's
 never run at once. Layers without a kernel here use the reference; every layer is checked
 against it (tests/test_layer_parity.py)."""
+import json
 import os
 import time
 
@@ -319,10 +320,28 @@ G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
               [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], dtype=np.float64)
 
 
+@njit(parallel=True, cache=True)
+def transform_filters(weights, g, u):
+    """u[a*t + b, k, c] = (g w g^T)[a, b] for every 3x3 filter w = weights[k, c], in float64."""
+    k_count, c_count = weights.shape[:2]
+    t = g.shape[0]
+    for kc in prange(k_count * c_count):
+        k = kc // c_count
+        c = kc % c_count
+        w = weights[k, c].astype(np.float64)
+        for a in range(t):
+            r0 = g[a, 0] * w[0, 0] + g[a, 1] * w[1, 0] + g[a, 2] * w[2, 0]     # (g w)[a, :]
+            r1 = g[a, 0] * w[0, 1] + g[a, 1] * w[1, 1] + g[a, 2] * w[2, 1]
+            r2 = g[a, 0] * w[0, 2] + g[a, 1] * w[1, 2] + g[a, 2] * w[2, 2]
+            for b in range(t):
+                u[a * t + b, k, c] = np.float32(r0 * g[b, 0] + r1 * g[b, 1] + r2 * g[b, 2])
+
+
 def winograd_filters(weights, g=G):
     """U[t*t, K, C] = g w g^T for every 3x3 filter w (float64 math); t = 6 for F(4x4, 3x3)."""
-    u = np.einsum("ai,kcij,bj->abkc", g, weights.astype(np.float64), g)
-    return np.ascontiguousarray(u.reshape(len(g) ** 2, *weights.shape[:2]), dtype=F)
+    u = np.empty((len(g) ** 2, *weights.shape[:2]), dtype=F)
+    transform_filters(np.ascontiguousarray(weights, dtype=F), g, u)
+    return u
 
 
 F2, F4, F5, F8 = np.float32(2), np.float32(4), np.float32(5), np.float32(8)
@@ -506,6 +525,52 @@ def winograd2_output(m, tiles_h, tiles_w, bias, code, out):
                     row[ox + 1] = activate(t1 - t2 - t3 + b, code)
 
 
+class RememberedChoices:
+    """The algorithm timed fastest per convolution shape, kept on disk per machine (like FFTW's
+    wisdom) so that later processes skip the timing: $DARKNET_PY_CACHE, else
+    ~/.cache/darknet_py, file numba-choices.json. Delete it to time again."""
+
+    def __init__(self):
+        root = os.environ.get("DARKNET_PY_CACHE") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "darknet_py")
+        self.path = os.path.join(root, "numba-choices.json")
+        self.machine = f"{_cpu_model()}, {numba.config.NUMBA_NUM_THREADS} threads"
+        self.all = None
+
+    def _load(self):
+        if self.all is None:
+            try:
+                with open(self.path) as f:
+                    self.all = json.load(f)
+            except (OSError, ValueError):     # none yet, or unreadable: time again
+                self.all = {}
+        return self.all.setdefault(self.machine, {})
+
+    def get(self, signature):
+        return self._load().get(signature)
+
+    def put(self, signature, name):
+        self._load()[signature] = name
+        try:
+            from ..weights import atomic_write
+            text = json.dumps(self.all, indent=1, sort_keys=True).encode()
+            atomic_write(self.path, lambda f: f.write(text))
+        except OSError:                       # a read-only home: the choice lasts this process
+            pass
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or platform.machine()
+
+
 def keep_large_allocations():
     """glibc serves arrays above 32 MB with fresh mmap pages, which the kernel zeroes on
     every training step (measured: 64,000 page faults and ~15% of a yolov2-tiny-voc batch-8
@@ -527,6 +592,7 @@ class NumbaBackend(NumpyBackend):
         keep_large_allocations()
         self.folded = {}
         self.choice = {}            # (layer, input shape) -> "winograd4" | "winograd2" | "direct"
+        self.remembered = RememberedChoices()
         self.workspace = np.empty(0, dtype=F)
 
     def prepare(self, net):
@@ -649,25 +715,34 @@ class NumbaBackend(NumpyBackend):
         candidates = self._algorithms(layer)
         if len(candidates) == 1:
             return self._direct(layer, x, code)
-        # Which is fastest depends on the map, the channels and the machine: the first call
-        # times each for this shape and keeps the fastest.
         key = (layer.index, x.shape)
         if key not in self.choice:
-            timings = {}
-            for name in candidates:
-                self._run(name, layer, x, code)       # compiles, folds, transforms the filters
-                timings[name] = np.inf
-                for _ in range(2):                    # the better of two: one can be disturbed
-                    start = time.perf_counter()
-                    out = self._run(name, layer, x, code)
-                    timings[name] = min(timings[name], time.perf_counter() - start)
-            self.choice[key] = min(timings, key=timings.get)
-            # keep only the chosen algorithm's weights (Winograd's filters or the folded ones)
-            for name in candidates:
-                if name != self.choice[key]:
-                    self.folded.pop(layer.index if name == "direct" else (name, layer.index), None)
-            return out
+            signature = f"{x.shape[0]}x{x.shape[1]}x{x.shape[2]}x{x.shape[3]}>{layer.filters}"
+            remembered = self.remembered.get(signature)
+            if remembered in candidates:
+                self.choice[key] = remembered
+            else:
+                self.choice[key], out = self._time_algorithms(layer, x, code, candidates)
+                self.remembered.put(signature, self.choice[key])
+                return out
         return self._run(self.choice[key], layer, x, code)
+
+    def _time_algorithms(self, layer, x, code, candidates):
+        """Which algorithm is fastest depends on the map, the channels and the machine: time
+        each on this input, keep the fastest's weights only. Returns (its name, the output)."""
+        timings = {}
+        for name in candidates:
+            self._run(name, layer, x, code)           # compiles, folds, transforms the filters
+            timings[name] = np.inf
+            for _ in range(2):                        # the better of two: one can be disturbed
+                start = time.perf_counter()
+                out = self._run(name, layer, x, code)
+                timings[name] = min(timings[name], time.perf_counter() - start)
+        best = min(timings, key=timings.get)
+        for name in candidates:      # Winograd's filters or the folded weights, not both
+            if name != best:
+                self.folded.pop(layer.index if name == "direct" else (name, layer.index), None)
+        return best, out
 
     def _conv_train_forward(self, layer, x, state, code):
         """The gemm, then batch norm on the batch's statistics (or add_bias) and the
