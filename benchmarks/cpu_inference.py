@@ -6,7 +6,8 @@ usage: python benchmarks/cpu_inference.py [-cfgs yolov2-voc,yolov2-tiny-voc] [-s
                                           [-batches 1,8] [-runs 5] [-peers numpy,torch,opencv,pytorch]
 
 Prints ms per image, images per second, peak RSS and each figure's ratio to OpenCV's, with
-the GEMM bound (the network's FLOPs at a measured sgemm rate) and each peer's first-call time.
+the GEMM bound (the network's FLOPs at a measured sgemm rate) and each peer's first-call time
+(for Numba: its compiled code cached, its per-layer algorithm timing not yet remembered).
 Weights are generated (Darknet's initialisation): speed does not depend on their values."""
 import argparse
 import json
@@ -101,7 +102,10 @@ def main():
                 rows = {}
                 for peer in a.peers.split(","):
                     child = json.dumps([peer, str(cfg), str(weights), a.size, batch, a.runs])
-                    done = subprocess.run([sys.executable, __file__, "--child", child], capture_output=True, text=True)
+                    # nothing remembered: "first s" includes the Numba backend's algorithm timing
+                    env = dict(os.environ, DARKNET_PY_CACHE=str(Path(tmp) / f"choices-{peer}-{name}-{batch}"))
+                    done = subprocess.run([sys.executable, __file__, "--child", child], capture_output=True,
+                                          text=True, env=env)
                     if done.returncode:
                         rows[peer] = None
                         print(f"  {peer}: failed: {done.stderr.strip().splitlines()[-1:]}")

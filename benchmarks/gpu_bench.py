@@ -152,7 +152,7 @@ def bench(name, runs, tmp):
         table.measure("OpenCV DNN CUDA", 1, opencv, runs)
     except Exception as err:
         notes.append(f"OpenCV DNN on CUDA: not available here ({type(err).__name__}: {str(err)[:100]})")
-    del net, half_net, eager, eager_half
+    net = half_net = eager = eager_half = None       # free the GPU memory before training
     gc.collect()
     torch.cuda.empty_cache()
 
@@ -167,7 +167,7 @@ def bench(name, runs, tmp):
         notes.append(f"training step {label} (forward, region loss, backward, update) at batch {BIG}: "
                      f"{step:.3f} s, {BIG / step:,.0f} images/s, peak GPU "
                      f"{torch.cuda.max_memory_allocated() / 2**20:,.0f} MB")
-        del trainer
+        trainer = None
         gc.collect()
         torch.cuda.empty_cache()
     return table.lines() + [""] + [f"- {n}" for n in notes]
