@@ -135,6 +135,9 @@ def test_every_numba_convolution_algorithm(tmp_path, height, width):
     assert ("winograd4" in algorithms) == (height > 20) and "winograd2" in algorithms
     for name in algorithms:
         assert_close(backend._run(name, layer, x, 1), expected, RTOL, name)
+    backend.WINOGRAD_BATCH_BYTES = 0          # Winograd image by image, not the batch at once
+    for name in algorithms:
+        assert_close(backend._run(name, layer, x, 1), expected, RTOL, name + " image by image")
 
 
 def test_numba_remembers_its_timings(tmp_path, monkeypatch):

@@ -367,9 +367,10 @@ def gather_tile_row(x, ch, ty, step, d):
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def winograd_input(x, tiles_h, tiles_w, v):
-    """V[36, C, T] = B^T d B for every 6x6 tile d (stride 4, starting at -1: pad 1); one task
-    per channel and row of tiles, the inner loops running along the row's tiles."""
+def winograd_input(x, tiles_h, tiles_w, v, first=0):
+    """V[36, C, first + T] = B^T d B for every 6x6 tile d (stride 4, starting at -1: pad 1); one
+    task per channel and row of tiles, the inner loops running along the row's tiles. ``first``
+    places the image's tiles among a batch's."""
     c = x.shape[0]
     for job in prange(c * tiles_h):
         ch = job // tiles_h
@@ -387,7 +388,7 @@ def winograd_input(x, tiles_h, tiles_w, v):
                 tmp[3, j, tx] = -F2 * d1 - d2 + F2 * d3 + d4
                 tmp[4, j, tx] = F2 * d1 - d2 - F2 * d3 + d4
                 tmp[5, j, tx] = F4 * d1 - F5 * d3 + d5
-        base = ty * tiles_w
+        base = first + ty * tiles_w
         for r in range(6):
             o0 = v[r * 6, ch, base:base + tiles_w]
             o1 = v[r * 6 + 1, ch, base:base + tiles_w]
@@ -407,7 +408,7 @@ def winograd_input(x, tiles_h, tiles_w, v):
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def winograd_output(m, tiles_h, tiles_w, bias, code, out):
+def winograd_output(m, tiles_h, tiles_w, bias, code, out, first=0):
     """out[K, H, W] = A^T m A per tile (written out), cropped, plus bias and the activation;
     one task per filter and row of tiles, the inner loops running along the row's tiles."""
     k_count, h, w = out.shape
@@ -415,7 +416,7 @@ def winograd_output(m, tiles_h, tiles_w, bias, code, out):
     for job in prange(k_count * tiles_h):
         k = job // tiles_h
         ty = job % tiles_h
-        base = ty * tiles_w
+        base = first + ty * tiles_w
         tmp = np.empty((4, 6, tiles_w), dtype=np.float32)     # tmp[r, j] = (A^T m)[r, j]
         for j in range(6):
             s0 = m[j, k, base:base + tiles_w]
@@ -463,7 +464,7 @@ G2 = np.array([[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def winograd2_input(x, tiles_h, tiles_w, v):
+def winograd2_input(x, tiles_h, tiles_w, v, first=0):
     """V[16, C, T] = B^T d B for every 4x4 tile d (stride 2, from -1): F(2x2, 3x3)."""
     c = x.shape[0]
     for job in prange(c * tiles_h):
@@ -479,7 +480,7 @@ def winograd2_input(x, tiles_h, tiles_w, v):
                 tmp[1, j, tx] = d1 + d2
                 tmp[2, j, tx] = d2 - d1
                 tmp[3, j, tx] = d1 - d3
-        base = ty * tiles_w
+        base = first + ty * tiles_w
         for r in range(4):
             o0 = v[r * 4, ch, base:base + tiles_w]
             o1 = v[r * 4 + 1, ch, base:base + tiles_w]
@@ -494,13 +495,13 @@ def winograd2_input(x, tiles_h, tiles_w, v):
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def winograd2_output(m, tiles_h, tiles_w, bias, code, out):
+def winograd2_output(m, tiles_h, tiles_w, bias, code, out, first=0):
     """out[K, H, W] = A^T m A per 2x2 tile, cropped, plus bias and the activation."""
     k_count, h, w = out.shape
     for job in prange(k_count * tiles_h):
         k = job // tiles_h
         ty = job % tiles_h
-        base = ty * tiles_w
+        base = first + ty * tiles_w
         tmp = np.empty((2, 4, tiles_w), dtype=np.float32)
         for j in range(4):
             s0 = m[j, k, base:base + tiles_w]
@@ -685,6 +686,8 @@ class NumbaBackend(NumpyBackend):
             return ("winograd4", "winograd2", "direct")
         return ("winograd2", "direct")
 
+    WINOGRAD_BATCH_BYTES = 64 << 20
+
     def _winograd(self, layer, x, code, name):
         tile, g, transform_input, transform_output = self.WINOGRAD[name]
         if (name, layer.index) not in self.folded:
@@ -693,12 +696,20 @@ class NumbaBackend(NumpyBackend):
         u, b = self.folded[(name, layer.index)]
         n, c, h, w = x.shape
         tiles_h, tiles_w = (h + tile - 1) // tile, (w + tile - 1) // tile
+        tiles = tiles_h * tiles_w
+        points = len(g) ** 2
         out = np.empty((n, layer.filters, h, w), dtype=F)
-        v = np.empty((len(g) ** 2, c, tiles_h * tiles_w), dtype=F)
-        for i in range(n):
-            transform_input(np.ascontiguousarray(x[i]), tiles_h, tiles_w, v)
-            m = np.matmul(u, v)
-            transform_output(m, tiles_h, tiles_w, b, code, out[i])
+        # small maps: the whole batch's tiles in one gemm per point (wider, and the filters
+        # read once); large ones image by image, to bound the transformed tiles' memory
+        together = n if 4 * points * (c + layer.filters) * n * tiles <= self.WINOGRAD_BATCH_BYTES else 1
+        v = np.empty((points, c, together * tiles), dtype=F)
+        for start in range(0, n, together):
+            images = range(start, min(n, start + together))
+            for i in images:
+                transform_input(np.ascontiguousarray(x[i]), tiles_h, tiles_w, v, (i - start) * tiles)
+            m = np.matmul(u, v[:, :, :len(images) * tiles])
+            for i in images:
+                transform_output(m, tiles_h, tiles_w, b, code, out[i], (i - start) * tiles)
         return out
 
     def _run(self, name, layer, x, code):
