@@ -23,27 +23,10 @@ F = np.float32
 ACTIVATION_CODES = {"linear": 0, "leaky": 1, "relu": 2, "logistic": 3}
 
 
-@njit(parallel=True, cache=True, fastmath=False)
-def im2col(x, size, stride, pad, out_h, out_w, cols):
-    """darknet im2col_cpu for one image: x [C, H, W] -> cols [C*size*size, out_h*out_w]."""
-    c, h, w = x.shape
-    for row in prange(c * size * size):
-        ch = row // (size * size)
-        ky = (row // size) % size
-        kx = row % size
-        for oy in range(out_h):
-            iy = oy * stride + ky - pad
-            for ox in range(out_w):
-                ix = ox * stride + kx - pad
-                if 0 <= iy < h and 0 <= ix < w:
-                    cols[row, oy * out_w + ox] = x[ch, iy, ix]
-                else:
-                    cols[row, oy * out_w + ox] = 0.0
-
-
 @njit(parallel=True, cache=True)
-def im2col_batch(x, size, stride, pad, out_h, out_w, cols):
-    """im2col of every image side by side: x [N, C, H, W] -> cols [C*size*size, N*out_h*out_w]."""
+def im2col(x, size, stride, pad, out_h, out_w, cols):
+    """darknet im2col_cpu for every image, side by side: x [N, C, H, W] ->
+    cols [C*size*size, N*out_h*out_w]."""
     n, c, h, w = x.shape
     pixels = out_h * out_w
     for row in prange(c * size * size):
@@ -217,7 +200,8 @@ def bias_backward(delta, output, code, bias_updates):
 @njit(parallel=True, cache=True)
 def maxpool(x, size, stride, before, out_h, out_w, out, argmax):
     """darknet forward_maxpool_layer: window from -padding/2, first maximum wins,
-    cells outside count as -FLT_MAX; argmax holds the input's flat index per output."""
+    cells outside count as -FLT_MAX; argmax (None in inference) gets the input's flat index
+    of each maximum."""
     n, c, h, w = x.shape
     lowest = np.float32(-3.4028234663852886e38)
     for nc in prange(n * c):
@@ -237,7 +221,8 @@ def maxpool(x, size, stride, before, out_h, out_w, out, argmax):
                                 best = v
                                 best_i = (nc * h + iy) * w + ix
                 out[b, ch, oy, ox] = best
-                argmax[b, ch, oy, ox] = best_i
+                if argmax is not None:
+                    argmax[b, ch, oy, ox] = best_i
 
 
 @njit(parallel=True, cache=True)
@@ -264,47 +249,8 @@ def maxpool_tiled(x, size, out, argmax):
                             best = v
                             best_i = base + iy * w + ox * size + kx
                 out[b, ch, oy, ox] = best
-                argmax[b, ch, oy, ox] = best_i
-
-
-@njit(parallel=True, cache=True)
-def maxpool_tiled_values(x, size, out):
-    """maxpool_tiled without the argmax, for inference."""
-    n, c, h, w = x.shape
-    out_h, out_w = h // size, w // size
-    for nc in prange(n * c):
-        plane = x[nc // c, nc % c]
-        target = out[nc // c, nc % c]
-        for oy in range(out_h):
-            for ox in range(out_w):
-                best = np.float32(-3.4028234663852886e38)
-                for ky in range(size):
-                    for kx in range(size):
-                        v = plane[oy * size + ky, ox * size + kx]
-                        if v > best:
-                            best = v
-                target[oy, ox] = best
-
-
-@njit(parallel=True, cache=True)
-def maxpool_inference(x, size, stride, before, out_h, out_w, out):
-    """The same maxima without the argmax: cells outside the input are clamped to the edge,
-    which repeats an in-range value of the window and so cannot change its maximum."""
-    n, c, h, w = x.shape
-    for nc in prange(n * c):
-        b = nc // c
-        ch = nc % c
-        for oy in range(out_h):
-            for ox in range(out_w):
-                best = np.float32(-3.4028234663852886e38)
-                for ky in range(size):
-                    iy = min(max(oy * stride - before + ky, 0), h - 1)
-                    for kx in range(size):
-                        ix = min(max(ox * stride - before + kx, 0), w - 1)
-                        v = x[b, ch, iy, ix]
-                        if v > best:
-                            best = v
-                out[b, ch, oy, ox] = best
+                if argmax is not None:
+                    argmax[b, ch, oy, ox] = best_i
 
 
 @njit(cache=True)
@@ -619,7 +565,7 @@ class NumbaBackend(NumpyBackend):
         if layer.size == 1 and layer.stride == 1 and layer.padding == 0:
             return image.reshape(image.shape[0], -1)
         cols = self._work(image.shape[0] * layer.size * layer.size, oh * ow)
-        im2col(image, layer.size, layer.stride, layer.padding, oh, ow, cols)
+        im2col(image[None], layer.size, layer.stride, layer.padding, oh, ow, cols)
         return cols
 
     # Small maps (13x13: 169 columns an image) make thin gemms; there one gemm over the
@@ -641,7 +587,7 @@ class NumbaBackend(NumpyBackend):
         if layer.size == 1 and layer.stride == 1 and layer.padding == 0:
             return np.ascontiguousarray(x.reshape(n, x.shape[1], pixels).transpose(1, 0, 2)).reshape(x.shape[1], -1)
         cols = self._work(x.shape[1] * layer.size ** 2, n * pixels)
-        im2col_batch(np.ascontiguousarray(x), layer.size, layer.stride, layer.padding, oh, ow, cols)
+        im2col(np.ascontiguousarray(x), layer.size, layer.stride, layer.padding, oh, ow, cols)
         return cols
 
     def _convolve(self, layer, x, weights):
@@ -803,21 +749,15 @@ class NumbaBackend(NumpyBackend):
         _, oh, ow = layer.out_shape
         out = np.empty((n, c, oh, ow), dtype=F)
         x = np.ascontiguousarray(x)
-        tiled = (layer.size == layer.stride and layer.padding // 2 == 0 and h % layer.size == 0
-                 and w % layer.size == 0 and (oh, ow) == (h // layer.size, w // layer.size))
-        if not state.train:
-            if tiled:
-                maxpool_tiled_values(x, layer.size, out)
-            else:
-                maxpool_inference(x, layer.size, layer.stride, layer.padding // 2, oh, ow, out)
-            return out
-        # int32 indices where they fit: half the memory traffic of int64
-        argmax = np.empty((n, c, oh, ow), dtype=np.int32 if x.size < 2 ** 31 else np.int64)
-        if tiled:
+        argmax = None
+        if state.train:        # int32 indices where they fit: half the memory traffic of int64
+            argmax = np.empty((n, c, oh, ow), dtype=np.int32 if x.size < 2 ** 31 else np.int64)
+            state.saved_for(layer)["flat_argmax"] = argmax
+        if (layer.size == layer.stride and layer.padding // 2 == 0 and h % layer.size == 0
+                and w % layer.size == 0 and (oh, ow) == (h // layer.size, w // layer.size)):
             maxpool_tiled(x, layer.size, out, argmax)
         else:
             maxpool(x, layer.size, layer.stride, layer.padding // 2, oh, ow, out, argmax)
-        state.saved_for(layer)["flat_argmax"] = argmax
         return out
 
     def backward_layer(self, layer, inputs, output, delta, input_deltas, state):
