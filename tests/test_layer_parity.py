@@ -165,3 +165,23 @@ def test_numba_remembers_its_timings(tmp_path, monkeypatch):
     saved[machine] = {key: "an algorithm of another version" for key in choices}
     (tmp_path / "cache" / "numba-choices.json").write_text(json.dumps(saved))
     assert_close(darknet_py.Network(cfg, backend="numba", seed=3).forward(x), expected, RTOL, "timed again")
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b.id != "numpy"])
+@pytest.mark.parametrize("head", ["[softmax]\ngroups=2\n", "[cost]\ntype=sse\n", "[cost]\ntype=smooth\n",
+                                  "[cost]\ntype=L1\nscale=.5\n"], ids=["softmax", "sse", "smooth", "L1"])
+def test_losses_match_reference(tmp_path, head, backend):
+    """The classifier losses (cost, softmax cross-entropy) through one training step: the
+    cost Darknet prints and the updated parameters."""
+    cfg = tmp_path / "loss.cfg"
+    cfg.write_text("[net]\nbatch=2\nsubdivisions=1\nwidth=5\nheight=4\nchannels=3\nlearning_rate=.1\n"
+                   "momentum=.9\ndecay=.0005\n[connected]\noutput=6\nactivation=leaky\n" + head)
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    truth = np.eye(6, dtype=np.float32)[[1, 4]] if "softmax" in head else rng.standard_normal((2, 6)).astype(np.float32)
+    nets = [darknet_py.Network(cfg, backend=name, device=device, seed=4) for name, device in (("numpy", None), backend)]
+    losses = [net.train_step(x, truth, log=lambda line: None) for net in nets]
+    assert losses[1] == pytest.approx(losses[0], rel=RTOL) and losses[0] > 0
+    nets[1].backend.sync_params(nets[1])
+    assert_close(nets[1].params, nets[0].params, RTOL, "parameters after the step")
+    assert np.abs(nets[0].params - darknet_py.Network(cfg, seed=4).params).max() > 1e-4    # it learned

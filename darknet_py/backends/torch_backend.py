@@ -304,7 +304,7 @@ def region_forward(b, layer, inputs, state):
     if layer.tree is not None or layer.softmax:
         out[:, :, layer.coords + 1:] = _softmax_groups(out[:, :, layer.coords + 1:], layer.tree, 2)
     if state.train and state.truth is not None:
-        # the loss is Darknet's loop over truths: run the reference on the host (small data)
+        # the loss is Darknet's loop over truths: the reference's, on the host (small data)
         from ..layers.region_loss import region_loss
         region_loss(layer, out.detach().cpu().numpy(), state)
     return out.view(x.shape)
@@ -329,10 +329,7 @@ def softmax_forward(b, layer, inputs, state):
     else:
         out = torch.softmax(x.view(n, layer.groups, -1), 2).view(n, -1)
     if state.train and state.truth is not None and not layer.noloss:
-        truth = b.asarray(state.truth).view(out.shape)
-        saved = state.saved_for(layer)
-        saved["delta"] = truth - out
-        saved["cost"] = float(torch.where(truth != 0, -torch.log(out), torch.zeros_like(out)).sum(dtype=torch.float64))
+        layer.loss(b.to_numpy(out), state.truth, state)    # the reference's, on the host
     return out
 
 
@@ -342,25 +339,9 @@ def passthrough_backward(b, layer, inputs, output, delta, input_deltas, state):
 
 
 def cost_forward(b, layer, inputs, state):
-    n = inputs[0].shape[0]
-    if state.truth is None:
-        return torch.zeros((n, layer.inputs), dtype=torch.float32, device=b.device)
-    pred = inputs[0].reshape(n, -1)
-    diff = b.asarray(state.truth).view(pred.shape) - pred
-    if layer.cost_type == "L1":
-        error, delta = diff.abs(), torch.sign(diff)
-    elif layer.cost_type == "smooth":
-        small = diff.abs() < 1
-        error = torch.where(small, diff * diff, 2 * diff.abs() - 1)
-        delta = torch.where(small, diff, torch.sign(diff))
-    elif layer.cost_type == "sse":
-        error, delta = diff * diff, diff
-    else:
-        raise NotImplementedError(f"cost type {layer.cost_type} in training")
-    saved = state.saved_for(layer)
-    saved["delta"] = delta
-    saved["cost"] = float(error.sum(dtype=torch.float64))
-    return error
+    # a loss over a few numbers an image (classifier outputs): the reference's own code on the
+    # host, as for the region loss; its delta comes back through Network.forward
+    return b.asarray(layer.forward([b.to_numpy(inputs[0])], state))
 
 
 def cost_backward(b, layer, inputs, output, delta, input_deltas, state):
