@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench_common import first_and_median
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -53,15 +55,10 @@ def peer_run(peer, cfg, weights, size, batch, runs):
 
         def run():
             return net.forward(x)
-    run()
-    first = time.perf_counter() - start
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t)
+    setup = time.perf_counter() - start
+    first, median = first_and_median(run, runs)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"first_s": first, "ms_per_image": 1000 * float(np.median(times)) / batch, "peak_rss_mb": rss}
+    return {"first_s": setup + first, "ms_per_image": 1000 * median / batch, "peak_rss_mb": rss}
 
 
 def sgemm_gflops():

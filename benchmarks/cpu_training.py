@@ -11,10 +11,12 @@ import json
 import resource
 import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from bench_common import first_and_median, whole_batch_cfg
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -58,23 +60,14 @@ def child(peer, cfg, size, batch, runs):
             (out * out).sum().backward()
             opt.step()
     else:
-        text = Path(cfg).read_text().replace("batch=64\nsubdivisions=8", f"batch={batch}\nsubdivisions=1")
-        tmp = Path("/tmp") / f"bench-{peer}.cfg"
-        tmp.write_text(text)
-        net = darknet_py.load_network(tmp, backend=peer, device="cpu" if peer == "torch" else None)
+        whole = whole_batch_cfg(cfg, batch, tempfile.mkdtemp())
+        net = darknet_py.load_network(whole, backend=peer, device="cpu" if peer == "torch" else None)
         net.resize(size, size)
 
         def step():
             net.train_step(x, truth, log=lambda line: None)
-    start = time.perf_counter()
-    step()
-    first = time.perf_counter() - start
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t)
-    return {"first_s": first, "s_per_step": float(np.median(times)),
+    first, median = first_and_median(step, runs)
+    return {"first_s": first, "s_per_step": median,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 

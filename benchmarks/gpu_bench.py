@@ -19,9 +19,7 @@ yolov2-voc at 416. Weights are Darknet's initialisation: speed does not depend o
 import argparse
 import datetime
 import gc
-import re
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,22 +29,15 @@ import darknet_py
 from darknet_py.backends.torch_backend import capture_graph
 from darknet_py.export import inference_module
 
+from bench_common import first_and_median, whole_batch_cfg
+
 REPO = Path(__file__).resolve().parent.parent
 SIZE, BIG = 416, 64
 
 
 def timed(fn, runs):
-    """Median seconds of ``runs`` synchronised calls, after two warm-ups."""
-    fn()
-    fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    """Median seconds of ``runs`` synchronised calls, after a warm-up."""
+    return first_and_median(fn, runs, sync=torch.cuda.synchronize)[1]
 
 
 def graphed(module, x):
@@ -90,15 +81,6 @@ class Table:
             ratio = per / eager[batch] if batch in eager else float("nan")
             out.append(f"| {path} | {batch} | {1000 * per:.3f} | {1 / per:,.0f} | {memory:,.0f} | {ratio:.2f} |")
         return out
-
-
-def train_cfg(cfg, tmp):
-    """The cfg with the whole batch of 64 in one pass (subdivisions=1)."""
-    text = re.sub(r"(?m)^subdivisions=\d+", "subdivisions=1", cfg.read_text())
-    text = re.sub(r"(?m)^batch=\d+", f"batch={BIG}", text)
-    path = Path(tmp) / cfg.name
-    path.write_text(text)
-    return path
 
 
 def bench(name, runs, tmp):
@@ -160,7 +142,7 @@ def bench(name, runs, tmp):
     truth[:, 0] = [.5, .5, .2, .3, 1]
     truth[:, 1] = [.25, .7, .1, .2, 7]
     for precision, label in (("fp32", "fp32"), ("fp16", "-half (bf16 convolutions)")):
-        trainer = darknet_py.load_network(train_cfg(cfg, tmp), weights, backend="torch", device="cuda",
+        trainer = darknet_py.load_network(whole_batch_cfg(cfg, BIG, tmp), weights, backend="torch", device="cuda",
                                           precision=precision)
         torch.cuda.reset_peak_memory_stats()
         step = timed(lambda: trainer.train_step(host[BIG], truth, log=lambda s: None), max(3, runs // 5))
