@@ -29,9 +29,6 @@ class Section:
         self.used.add(key)
         return self.options.get(key)
 
-    def has(self, key):
-        return key in self.options
-
     def str(self, key, default=None):
         found = self._raw(key)
         return default if found is None else found[0]
