@@ -136,15 +136,14 @@ def test_training_steps_match_darknet(case, backend):
 
 
 def check_step1_layers(net, layers, captured, what):
-    """Every stored tensor within RTOL. Accumulated gradients are sums over batch x space
-    whose terms cancel (train_darknet19_64 L000.scale_updates: |sum| 0.31 of sum|terms| 206),
-    so their float32 noise follows the terms, not the sum: they are held to RTOL of the
-    largest gradient of their layer (a layer's gradients share the loss's units)."""
+    """Every stored tensor within RTOL, accumulated gradients included (sums whose terms
+    cancel: train_darknet19_64 L000.scale_updates, |sum| 0.31 of sum|terms| 206, still within
+    RTOL of their own scale on every backend here, the float64 sums of Numba's batch norm and
+    torch's cascade sums alike)."""
     saved = captured["state"].saved
     last_maxpool = max((layer.index for layer in net.layers if layer.kind == "maxpool"), default=-1)
     for name, group in layers.items():
         i = int(name[1:])
-        gradient_scale = max((np.abs(group[k][()]).max() for k in group if k.endswith("_updates")), default=0)
         for key in group:
             expected = group[key][()]
             if key == "delta":
@@ -160,9 +159,5 @@ def check_step1_layers(net, layers, captured, what):
             actual = np.reshape(actual, expected.shape)
             if key == "delta" and i < last_maxpool:
                 assert_close_but_ties(actual, expected, f"{what} {name}.{key}")
-            elif key.endswith("_updates"):
-                err = np.abs(actual - expected)
-                assert (err <= RTOL * np.abs(expected) + RTOL * gradient_scale).all(), \
-                    f"{what} {name}.{key}: max error {err.max() / gradient_scale:.3g} of the layer's largest gradient"
             else:
                 assert_close(actual, expected, RTOL, f"{what} {name}.{key}")
