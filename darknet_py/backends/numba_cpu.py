@@ -19,6 +19,23 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 
 from .numpy_ref import NumpyBackend
 
+
+def keep_large_allocations():
+    """glibc serves arrays above 32 MB with fresh mmap pages, which the kernel zeroes on
+    every training step (measured: 64,000 page faults and ~15% of a yolov2-tiny-voc batch-8
+    step). Raising the mmap and trim thresholds lets freed activations be reused instead;
+    the price is that the process keeps its peak heap."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 30)      # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 4 << 30)      # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
+
+
+keep_large_allocations()
+
 F = np.float32
 ACTIVATION_CODES = {"linear": 0, "leaky": 1, "relu": 2, "logistic": 3}
 
@@ -518,25 +535,10 @@ def _cpu_model():
     return platform.processor() or platform.machine()
 
 
-def keep_large_allocations():
-    """glibc serves arrays above 32 MB with fresh mmap pages, which the kernel zeroes on
-    every training step (measured: 64,000 page faults and ~15% of a yolov2-tiny-voc batch-8
-    step). Raising the mmap and trim thresholds lets freed activations be reused instead;
-    the price is that the process keeps its peak heap."""
-    try:
-        import ctypes
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 1 << 30)      # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 4 << 30)      # M_TRIM_THRESHOLD
-    except (OSError, AttributeError):  # not glibc: nothing to tune
-        pass
-
-
 class NumbaBackend(NumpyBackend):
     name = "numba"
 
     def __init__(self):
-        keep_large_allocations()
         self.folded = {}
         self.choice = {}            # (layer, input shape) -> "winograd4" | "winograd2" | "direct"
         self.remembered = RememberedChoices()
