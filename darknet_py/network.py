@@ -200,14 +200,15 @@ class Network:
         self.input = x
         self.outputs = []
         self.deltas = []
-        for layer in self.layers:
-            inputs = [x if i < 0 else self.outputs[i] for i in layer.input_layers]
-            out = backend.forward_layer(layer, inputs, state)
-            self.outputs.append(out)
-            if state.train:
-                loss_delta = state.saved_for(layer).get("delta")
-                self.deltas.append(backend.zeros_like(out) if loss_delta is None
-                                   else backend.asarray(loss_delta).reshape(out.shape))
+        with backend.running(state.train):
+            for layer in self.layers:
+                inputs = [x if i < 0 else self.outputs[i] for i in layer.input_layers]
+                out = backend.forward_layer(layer, inputs, state)
+                self.outputs.append(out)
+                if state.train:
+                    loss_delta = state.saved_for(layer).get("delta")
+                    self.deltas.append(backend.zeros_like(out) if loss_delta is None
+                                       else backend.asarray(loss_delta).reshape(out.shape))
         return self.output(self.output_layer.index)
 
     def predict(self, x):

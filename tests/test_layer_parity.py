@@ -18,6 +18,10 @@ CASES = {
     "conv3x3 bn leaky": (4, 9, 7, "[convolutional]\nbatch_normalize=1\nfilters=6\nsize=3\nstride=1\npad=1\nactivation=leaky\n"),
     "conv3x3 stride2 pad0": (4, 11, 8, "[convolutional]\nfilters=5\nsize=3\nstride=2\npadding=0\nactivation=relu\n"),
     "conv groups": (4, 7, 7, "[convolutional]\nfilters=6\nsize=3\nstride=1\npad=1\ngroups=2\nactivation=linear\n"),
+    # maps of 2,048 pixels or more: the Numba backend convolves them band by band
+    "conv3x3 bands": (4, 50, 46, "[convolutional]\nbatch_normalize=1\nfilters=6\nsize=3\nstride=1\npad=1\nactivation=leaky\n"),
+    "conv3x3 stride2 bands": (3, 97, 91, "[convolutional]\nfilters=5\nsize=3\nstride=2\npadding=0\nactivation=relu\n"),
+    "conv1x1 bands": (4, 48, 47, "[convolutional]\nfilters=7\nsize=1\nstride=1\npad=1\nactivation=logistic\n"),
     "conv1x1 bn logistic": (4, 6, 5, "[convolutional]\nbatch_normalize=1\nfilters=3\nsize=1\nstride=1\npad=1\nactivation=logistic\n"),
     "maxpool 2/2 odd": (3, 9, 7, "[maxpool]\nsize=2\nstride=2\n"),
     "maxpool 2/1": (3, 6, 5, "[maxpool]\nsize=2\nstride=1\n"),
@@ -113,10 +117,11 @@ def test_reference_backward_is_the_gradient(tmp_path, case):
         assert analytic.reshape(-1)[k] == pytest.approx(numeric, rel=2e-2, abs=2e-3), (case, k)
 
 
-@pytest.mark.parametrize("height,width", [(13, 11), (26, 30)])
+@pytest.mark.parametrize("height,width", [(13, 11), (26, 30), (50, 46)])
 def test_every_numba_convolution_algorithm(tmp_path, height, width):
     """The Numba backend picks, per layer and shape, the fastest of im2col and Winograd
-    F(2x2,3x3) / F(4x4,3x3) by timing: each must match the reference, whichever is picked."""
+    F(2x2,3x3) / F(4x4,3x3), whole-image or fused band by band, by timing: each must match
+    the reference, whichever is picked, and however its gemms are split."""
     cfg = tmp_path / "wide.cfg"
     cfg.write_text(f"[net]\nwidth={width}\nheight={height}\nchannels=16\nbatch=2\n"
                    "[convolutional]\nbatch_normalize=1\nfilters=24\nsize=3\nstride=1\npad=1\nactivation=leaky\n")
@@ -135,6 +140,12 @@ def test_every_numba_convolution_algorithm(tmp_path, height, width):
     assert ("winograd4" in algorithms) == (height > 20) and "winograd2" in algorithms
     for name in algorithms:
         assert_close(backend._run(name, layer, x, 1), expected, RTOL, name)
+    with backend.running(train=False):        # the gemms split among Numba's threads
+        for name in algorithms:
+            assert_close(backend._run(name, layer, x, 1), expected, RTOL, name + " in Numba's threads")
+        backend.FUSED_FILTERS = 8             # the fused Winograd by several blocks of filters
+        for name in algorithms:
+            assert_close(backend._run(name, layer, x, 1), expected, RTOL, name + " by blocks of 8 filters")
     backend.WINOGRAD_BATCH_BYTES = 0          # Winograd image by image, not the batch at once
     for name in algorithms:
         assert_close(backend._run(name, layer, x, 1), expected, RTOL, name + " image by image")

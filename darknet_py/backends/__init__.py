@@ -2,8 +2,9 @@
 
 A backend has ``name``; ``prepare(net)`` after parameters change, ``sync_params(net)``
 before they are saved; ``asarray``/``to_numpy``/``zeros_like`` for its arrays; and
-``forward_layer``, ``backward_layer`` and ``update``. Nothing outside this package knows
-which one runs. Torch is imported only when asked for.
+``running(train)`` (the context of one forward pass), ``forward_layer``, ``backward_layer``
+and ``update``. Nothing outside this package knows which one runs. Torch is imported only
+when asked for.
 """
 from ..errors import DarknetError
 

@@ -4,6 +4,7 @@ into the weights for inference (``scale / (sqrt(var) + 1e-6)``, Darknet's denomi
 GEMMs go to BLAS through NumPy, outside the compiled loops, so Numba's threads and BLAS's
 never run at once. Layers without a kernel here use the reference; every layer is checked
 against it (tests/test_layer_parity.py)."""
+import contextlib
 import json
 import os
 import time
@@ -18,6 +19,11 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
 
 from .numpy_ref import NumpyBackend
+
+import scipy.linalg.cython_blas  # noqa: F401  the BLAS Numba calls, loaded before threadpoolctl looks
+from threadpoolctl import ThreadpoolController
+
+_blas_controller = None          # made on first use: it lists the BLAS libraries loaded by then
 
 
 def keep_large_allocations():
@@ -277,6 +283,60 @@ def scatter_add(target, index, values):
             target[index[i]] += values[i]
 
 
+@njit(parallel=True, cache=True)
+def convolve_bands(x, weights, bias, code, size, stride, pad, out, band_rows):
+    """im2col + gemm + bias + activation for one image, band by band: each task takes
+    ``band_rows`` rows of output, lays out their columns (darknet im2col_cpu's rows),
+    multiplies them by weights [K, C*size*size] (BLAS in this thread) and writes the band of
+    out [K, oh, ow]. The columns and products stay in cache instead of crossing memory whole."""
+    c, h, w = x.shape
+    k_count, oh, ow = out.shape
+    for task in prange((oh + band_rows - 1) // band_rows):
+        oy0 = task * band_rows
+        rows = min(band_rows, oh - oy0)
+        cols = np.empty((c * size * size, rows * ow), dtype=np.float32)
+        for row in range(c * size * size):
+            ch = row // (size * size)
+            ky = (row // size) % size
+            kx = row % size
+            for r in range(rows):
+                iy = (oy0 + r) * stride + ky - pad
+                dest = cols[row, r * ow:(r + 1) * ow]
+                if iy < 0 or iy >= h:
+                    dest[:] = 0
+                    continue
+                line = x[ch, iy]
+                for ox in range(ow):
+                    ix = ox * stride + kx - pad
+                    dest[ox] = line[ix] if 0 <= ix < w else np.float32(0)
+        m = np.empty((k_count, rows * ow), dtype=np.float32)
+        np.dot(weights, cols, m)
+        for k in range(k_count):
+            b = bias[k]
+            for r in range(rows):
+                dest = out[k, oy0 + r]
+                for ox in range(ow):
+                    dest[ox] = activate(m[k, r * ow + ox] + b, code)
+
+
+@njit(parallel=True, cache=True)
+def gemm_blocks(a, b, out):
+    """out[i] = a[i] @ b for every block of rows a[i] (a [blocks, rows, C], out [blocks, rows, P]),
+    one task each, BLAS called in the task's thread (contiguous blocks: Numba's np.dot copies
+    any other layout)."""
+    for i in prange(a.shape[0]):
+        np.dot(a[i], b, out[i])
+
+
+@njit(parallel=True, cache=True)
+def matmul_blocks(a, b, out):
+    """out[p, i] = a[p, i] @ b[p] for every p and block of rows a[p, i], one task each."""
+    blocks = a.shape[1]
+    for task in prange(a.shape[0] * blocks):
+        p = task // blocks
+        np.dot(a[p, task % blocks], b[p], out[p, task % blocks])
+
+
 # Winograd F(4x4, 3x3) (Lavin & Gray): Y = A^T [(G g G^T) * (B^T d B)] A on 6x6 input tiles.
 # B^T and A^T are written out in winograd_input and winograd_output; G transforms the filters once.
 G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
@@ -329,96 +389,85 @@ def gather_tile_row(x, ch, ty, step, d):
                 dj[tx] = row[tx * step - 1 + j]
 
 
-@njit(parallel=True, cache=True, fastmath=True)
-def winograd_input(x, tiles_h, tiles_w, v, first=0):
-    """V[36, C, first + T] = B^T d B for every 6x6 tile d (stride 4, starting at -1: pad 1); one
-    task per channel and row of tiles, the inner loops running along the row's tiles. ``first``
-    places the image's tiles among a batch's."""
-    c = x.shape[0]
-    for job in prange(c * tiles_h):
-        ch = job // tiles_h
-        ty = job % tiles_h
-        d = np.zeros((6, 6, tiles_w), dtype=np.float32)
-        gather_tile_row(x, ch, ty, 4, d)
-        tmp = np.empty((6, 6, tiles_w), dtype=np.float32)   # tmp[r, j] = (B^T d)[r, j]
-        for j in range(6):
-            for tx in range(tiles_w):
-                d0, d1, d2 = d[0, j, tx], d[1, j, tx], d[2, j, tx]
-                d3, d4, d5 = d[3, j, tx], d[4, j, tx], d[5, j, tx]
-                tmp[0, j, tx] = F4 * d0 - F5 * d2 + d4
-                tmp[1, j, tx] = -F4 * d1 - F4 * d2 + d3 + d4
-                tmp[2, j, tx] = F4 * d1 - F4 * d2 - d3 + d4
-                tmp[3, j, tx] = -F2 * d1 - d2 + F2 * d3 + d4
-                tmp[4, j, tx] = F2 * d1 - d2 - F2 * d3 + d4
-                tmp[5, j, tx] = F4 * d1 - F5 * d3 + d5
-        base = first + ty * tiles_w
-        for r in range(6):
-            o0 = v[r * 6, ch, base:base + tiles_w]
-            o1 = v[r * 6 + 1, ch, base:base + tiles_w]
-            o2 = v[r * 6 + 2, ch, base:base + tiles_w]
-            o3 = v[r * 6 + 3, ch, base:base + tiles_w]
-            o4 = v[r * 6 + 4, ch, base:base + tiles_w]
-            o5 = v[r * 6 + 5, ch, base:base + tiles_w]
-            for tx in range(tiles_w):
-                t0, t1, t2 = tmp[r, 0, tx], tmp[r, 1, tx], tmp[r, 2, tx]
-                t3, t4, t5 = tmp[r, 3, tx], tmp[r, 4, tx], tmp[r, 5, tx]
-                o0[tx] = F4 * t0 - F5 * t2 + t4
-                o1[tx] = -F4 * t1 - F4 * t2 + t3 + t4
-                o2[tx] = F4 * t1 - F4 * t2 - t3 + t4
-                o3[tx] = -F2 * t1 - t2 + F2 * t3 + t4
-                o4[tx] = F2 * t1 - t2 - F2 * t3 + t4
-                o5[tx] = F4 * t1 - F5 * t3 + t5
+@njit(inline="always")
+def winograd4_input_row(x, ch, ty, tiles_w, v, base):
+    """v[36, ch, base:base + tiles_w] = B^T d B for the 6x6 tiles d (stride 4, from -1: pad 1)
+    of one row of tiles, the inner loops running along the row."""
+    d = np.zeros((6, 6, tiles_w), dtype=np.float32)
+    gather_tile_row(x, ch, ty, 4, d)
+    tmp = np.empty((6, 6, tiles_w), dtype=np.float32)   # tmp[r, j] = (B^T d)[r, j]
+    for j in range(6):
+        for tx in range(tiles_w):
+            d0, d1, d2 = d[0, j, tx], d[1, j, tx], d[2, j, tx]
+            d3, d4, d5 = d[3, j, tx], d[4, j, tx], d[5, j, tx]
+            tmp[0, j, tx] = F4 * d0 - F5 * d2 + d4
+            tmp[1, j, tx] = -F4 * d1 - F4 * d2 + d3 + d4
+            tmp[2, j, tx] = F4 * d1 - F4 * d2 - d3 + d4
+            tmp[3, j, tx] = -F2 * d1 - d2 + F2 * d3 + d4
+            tmp[4, j, tx] = F2 * d1 - d2 - F2 * d3 + d4
+            tmp[5, j, tx] = F4 * d1 - F5 * d3 + d5
+    for r in range(6):
+        o0 = v[r * 6, ch, base:base + tiles_w]
+        o1 = v[r * 6 + 1, ch, base:base + tiles_w]
+        o2 = v[r * 6 + 2, ch, base:base + tiles_w]
+        o3 = v[r * 6 + 3, ch, base:base + tiles_w]
+        o4 = v[r * 6 + 4, ch, base:base + tiles_w]
+        o5 = v[r * 6 + 5, ch, base:base + tiles_w]
+        for tx in range(tiles_w):
+            t0, t1, t2 = tmp[r, 0, tx], tmp[r, 1, tx], tmp[r, 2, tx]
+            t3, t4, t5 = tmp[r, 3, tx], tmp[r, 4, tx], tmp[r, 5, tx]
+            o0[tx] = F4 * t0 - F5 * t2 + t4
+            o1[tx] = -F4 * t1 - F4 * t2 + t3 + t4
+            o2[tx] = F4 * t1 - F4 * t2 - t3 + t4
+            o3[tx] = -F2 * t1 - t2 + F2 * t3 + t4
+            o4[tx] = F2 * t1 - t2 - F2 * t3 + t4
+            o5[tx] = F4 * t1 - F5 * t3 + t5
 
 
-@njit(parallel=True, cache=True, fastmath=True)
-def winograd_output(m, tiles_h, tiles_w, bias, code, out, first=0):
-    """out[K, H, W] = A^T m A per tile (written out), cropped, plus bias and the activation;
-    one task per filter and row of tiles, the inner loops running along the row's tiles."""
-    k_count, h, w = out.shape
+@njit(inline="always")
+def winograd4_output_row(m, k, base, tiles_w, b, code, plane, ty):
+    """plane[4*ty:4*ty + 4] = A^T m A + b, activated, for the row of tiles whose products are
+    m[36, k, base:base + tiles_w], cropped to the plane."""
+    h, w = plane.shape
     full = min(tiles_w, w // 4)            # tiles whose 4 columns all lie inside the map
-    for job in prange(k_count * tiles_h):
-        k = job // tiles_h
-        ty = job % tiles_h
-        base = first + ty * tiles_w
-        tmp = np.empty((4, 6, tiles_w), dtype=np.float32)     # tmp[r, j] = (A^T m)[r, j]
-        for j in range(6):
-            s0 = m[j, k, base:base + tiles_w]
-            s1 = m[6 + j, k, base:base + tiles_w]
-            s2 = m[12 + j, k, base:base + tiles_w]
-            s3 = m[18 + j, k, base:base + tiles_w]
-            s4 = m[24 + j, k, base:base + tiles_w]
-            s5 = m[30 + j, k, base:base + tiles_w]
-            for tx in range(tiles_w):
-                m0, m1, m2, m3, m4, m5 = s0[tx], s1[tx], s2[tx], s3[tx], s4[tx], s5[tx]
-                tmp[0, j, tx] = m0 + m1 + m2 + m3 + m4
-                tmp[1, j, tx] = m1 - m2 + F2 * m3 - F2 * m4
-                tmp[2, j, tx] = m1 + m2 + F4 * m3 + F4 * m4
-                tmp[3, j, tx] = m1 - m2 + F8 * m3 - F8 * m4 + m5
-        b = bias[k]
-        for r in range(4):
-            oy = ty * 4 + r
-            if oy >= h:
-                break
-            row = out[k, oy]
-            for tx in range(tiles_w):
-                r0, r1, r2 = tmp[r, 0, tx], tmp[r, 1, tx], tmp[r, 2, tx]
-                r3, r4, r5 = tmp[r, 3, tx], tmp[r, 4, tx], tmp[r, 5, tx]
-                v0 = activate(r0 + r1 + r2 + r3 + r4 + b, code)
-                v1 = activate(r1 - r2 + F2 * r3 - F2 * r4 + b, code)
-                v2 = activate(r1 + r2 + F4 * r3 + F4 * r4 + b, code)
-                v3 = activate(r1 - r2 + F8 * r3 - F8 * r4 + r5 + b, code)
-                if tx < full:
-                    row[tx * 4] = v0
-                    row[tx * 4 + 1] = v1
-                    row[tx * 4 + 2] = v2
-                    row[tx * 4 + 3] = v3
-                else:
-                    ox = tx * 4
-                    row[ox] = v0
-                    if ox + 1 < w:
-                        row[ox + 1] = v1
-                    if ox + 2 < w:
-                        row[ox + 2] = v2
+    tmp = np.empty((4, 6, tiles_w), dtype=np.float32)     # tmp[r, j] = (A^T m)[r, j]
+    for j in range(6):
+        s0 = m[j, k, base:base + tiles_w]
+        s1 = m[6 + j, k, base:base + tiles_w]
+        s2 = m[12 + j, k, base:base + tiles_w]
+        s3 = m[18 + j, k, base:base + tiles_w]
+        s4 = m[24 + j, k, base:base + tiles_w]
+        s5 = m[30 + j, k, base:base + tiles_w]
+        for tx in range(tiles_w):
+            m0, m1, m2, m3, m4, m5 = s0[tx], s1[tx], s2[tx], s3[tx], s4[tx], s5[tx]
+            tmp[0, j, tx] = m0 + m1 + m2 + m3 + m4
+            tmp[1, j, tx] = m1 - m2 + F2 * m3 - F2 * m4
+            tmp[2, j, tx] = m1 + m2 + F4 * m3 + F4 * m4
+            tmp[3, j, tx] = m1 - m2 + F8 * m3 - F8 * m4 + m5
+    for r in range(4):
+        oy = ty * 4 + r
+        if oy >= h:
+            break
+        row = plane[oy]
+        for tx in range(tiles_w):
+            r0, r1, r2 = tmp[r, 0, tx], tmp[r, 1, tx], tmp[r, 2, tx]
+            r3, r4, r5 = tmp[r, 3, tx], tmp[r, 4, tx], tmp[r, 5, tx]
+            v0 = activate(r0 + r1 + r2 + r3 + r4 + b, code)
+            v1 = activate(r1 - r2 + F2 * r3 - F2 * r4 + b, code)
+            v2 = activate(r1 + r2 + F4 * r3 + F4 * r4 + b, code)
+            v3 = activate(r1 - r2 + F8 * r3 - F8 * r4 + r5 + b, code)
+            if tx < full:
+                row[tx * 4] = v0
+                row[tx * 4 + 1] = v1
+                row[tx * 4 + 2] = v2
+                row[tx * 4 + 3] = v3
+            else:
+                ox = tx * 4
+                row[ox] = v0
+                if ox + 1 < w:
+                    row[ox + 1] = v1
+                if ox + 2 < w:
+                    row[ox + 2] = v2
 
 
 # Winograd F(2x2, 3x3): 4x4 input tiles at stride 2, 16 products per 4 outputs. Fewer savings
@@ -426,67 +475,130 @@ def winograd_output(m, tiles_h, tiles_w, bias, code, out, first=0):
 G2 = np.array([[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]], dtype=np.float64)
 
 
+@njit(inline="always")
+def winograd2_input_row(x, ch, ty, tiles_w, v, base):
+    """v[16, ch, base:base + tiles_w] = B^T d B for the 4x4 tiles d (stride 2, from -1) of one
+    row of tiles: F(2x2, 3x3)."""
+    d = np.zeros((4, 4, tiles_w), dtype=np.float32)
+    gather_tile_row(x, ch, ty, 2, d)
+    tmp = np.empty((4, 4, tiles_w), dtype=np.float32)
+    for j in range(4):
+        for tx in range(tiles_w):
+            d0, d1, d2, d3 = d[0, j, tx], d[1, j, tx], d[2, j, tx], d[3, j, tx]
+            tmp[0, j, tx] = d0 - d2
+            tmp[1, j, tx] = d1 + d2
+            tmp[2, j, tx] = d2 - d1
+            tmp[3, j, tx] = d1 - d3
+    for r in range(4):
+        o0 = v[r * 4, ch, base:base + tiles_w]
+        o1 = v[r * 4 + 1, ch, base:base + tiles_w]
+        o2 = v[r * 4 + 2, ch, base:base + tiles_w]
+        o3 = v[r * 4 + 3, ch, base:base + tiles_w]
+        for tx in range(tiles_w):
+            t0, t1, t2, t3 = tmp[r, 0, tx], tmp[r, 1, tx], tmp[r, 2, tx], tmp[r, 3, tx]
+            o0[tx] = t0 - t2
+            o1[tx] = t1 + t2
+            o2[tx] = t2 - t1
+            o3[tx] = t1 - t3
+
+
+@njit(inline="always")
+def winograd2_output_row(m, k, base, tiles_w, b, code, plane, ty):
+    """plane[2*ty:2*ty + 2] = A^T m A + b, activated, per 2x2 tile, cropped: F(2x2, 3x3)."""
+    h, w = plane.shape
+    tmp = np.empty((2, 4, tiles_w), dtype=np.float32)
+    for j in range(4):
+        s0 = m[j, k, base:base + tiles_w]
+        s1 = m[4 + j, k, base:base + tiles_w]
+        s2 = m[8 + j, k, base:base + tiles_w]
+        s3 = m[12 + j, k, base:base + tiles_w]
+        for tx in range(tiles_w):
+            m0, m1, m2, m3 = s0[tx], s1[tx], s2[tx], s3[tx]
+            tmp[0, j, tx] = m0 + m1 + m2
+            tmp[1, j, tx] = m1 - m2 - m3
+    for r in range(2):
+        oy = ty * 2 + r
+        if oy >= h:
+            break
+        row = plane[oy]
+        for tx in range(tiles_w):
+            t0, t1, t2, t3 = tmp[r, 0, tx], tmp[r, 1, tx], tmp[r, 2, tx], tmp[r, 3, tx]
+            ox = tx * 2
+            row[ox] = activate(t0 + t1 + t2 + b, code)
+            if ox + 1 < w:
+                row[ox + 1] = activate(t1 - t2 - t3 + b, code)
+
+
+@njit(inline="always")
+def winograd_input_row(tile, x, ch, ty, tiles_w, v, base):
+    if tile == 4:
+        winograd4_input_row(x, ch, ty, tiles_w, v, base)
+    else:
+        winograd2_input_row(x, ch, ty, tiles_w, v, base)
+
+
+@njit(inline="always")
+def winograd_output_row(tile, m, k, base, tiles_w, b, code, plane, ty):
+    if tile == 4:
+        winograd4_output_row(m, k, base, tiles_w, b, code, plane, ty)
+    else:
+        winograd2_output_row(m, k, base, tiles_w, b, code, plane, ty)
+
+
 @njit(parallel=True, cache=True, fastmath=True)
-def winograd2_input(x, tiles_h, tiles_w, v, first=0):
-    """V[16, C, T] = B^T d B for every 4x4 tile d (stride 2, from -1): F(2x2, 3x3)."""
+def winograd_input(tile, x, tiles_h, tiles_w, v, first=0):
+    """V[points, C, first + T] = B^T d B for every tile d of x [C, H, W]; one task per channel
+    and row of tiles. ``first`` places the image's tiles among a batch's."""
     c = x.shape[0]
     for job in prange(c * tiles_h):
         ch = job // tiles_h
         ty = job % tiles_h
-        d = np.zeros((4, 4, tiles_w), dtype=np.float32)
-        gather_tile_row(x, ch, ty, 2, d)
-        tmp = np.empty((4, 4, tiles_w), dtype=np.float32)
-        for j in range(4):
-            for tx in range(tiles_w):
-                d0, d1, d2, d3 = d[0, j, tx], d[1, j, tx], d[2, j, tx], d[3, j, tx]
-                tmp[0, j, tx] = d0 - d2
-                tmp[1, j, tx] = d1 + d2
-                tmp[2, j, tx] = d2 - d1
-                tmp[3, j, tx] = d1 - d3
-        base = first + ty * tiles_w
-        for r in range(4):
-            o0 = v[r * 4, ch, base:base + tiles_w]
-            o1 = v[r * 4 + 1, ch, base:base + tiles_w]
-            o2 = v[r * 4 + 2, ch, base:base + tiles_w]
-            o3 = v[r * 4 + 3, ch, base:base + tiles_w]
-            for tx in range(tiles_w):
-                t0, t1, t2, t3 = tmp[r, 0, tx], tmp[r, 1, tx], tmp[r, 2, tx], tmp[r, 3, tx]
-                o0[tx] = t0 - t2
-                o1[tx] = t1 + t2
-                o2[tx] = t2 - t1
-                o3[tx] = t1 - t3
+        winograd_input_row(tile, x, ch, ty, tiles_w, v, first + ty * tiles_w)
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def winograd2_output(m, tiles_h, tiles_w, bias, code, out, first=0):
-    """out[K, H, W] = A^T m A per 2x2 tile, cropped, plus bias and the activation."""
-    k_count, h, w = out.shape
+def winograd_output(tile, m, tiles_h, tiles_w, bias, code, out, first=0):
+    """out[K, H, W] = A^T m A per tile, cropped, plus bias and the activation; one task per
+    filter and row of tiles."""
+    k_count = out.shape[0]
     for job in prange(k_count * tiles_h):
         k = job // tiles_h
         ty = job % tiles_h
-        base = first + ty * tiles_w
-        tmp = np.empty((2, 4, tiles_w), dtype=np.float32)
-        for j in range(4):
-            s0 = m[j, k, base:base + tiles_w]
-            s1 = m[4 + j, k, base:base + tiles_w]
-            s2 = m[8 + j, k, base:base + tiles_w]
-            s3 = m[12 + j, k, base:base + tiles_w]
-            for tx in range(tiles_w):
-                m0, m1, m2, m3 = s0[tx], s1[tx], s2[tx], s3[tx]
-                tmp[0, j, tx] = m0 + m1 + m2
-                tmp[1, j, tx] = m1 - m2 - m3
-        b = bias[k]
-        for r in range(2):
-            oy = ty * 2 + r
-            if oy >= h:
-                break
-            row = out[k, oy]
-            for tx in range(tiles_w):
-                t0, t1, t2, t3 = tmp[r, 0, tx], tmp[r, 1, tx], tmp[r, 2, tx], tmp[r, 3, tx]
-                ox = tx * 2
-                row[ox] = activate(t0 + t1 + t2 + b, code)
-                if ox + 1 < w:
-                    row[ox + 1] = activate(t1 - t2 - t3 + b, code)
+        winograd_output_row(tile, m, k, first + ty * tiles_w, tiles_w, bias[k], code, out[k], ty)
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def winograd_fused(tile, x, u, bias, code, out, rows_per_task):
+    """The whole Winograd convolution of x [C, H, W] in cache-sized pieces: one task per band of
+    ``rows_per_task`` rows of tiles transforms the band (V [points, C, T]), multiplies it by one
+    block of filters u[:, i] ([points, K / block, block, C]) at a time (M = U V, BLAS called in
+    this thread) and writes those filters' outputs. V and M stay in the core's cache, where the
+    whole-image kernels send both through memory (on 208x208 maps, ~40 MB each way)."""
+    c, h, w = x.shape
+    points, blocks, k_block = u.shape[0], u.shape[1], u.shape[2]
+    tiles_h, tiles_w = (h + tile - 1) // tile, (w + tile - 1) // tile
+    for task in prange((tiles_h + rows_per_task - 1) // rows_per_task):
+        ty0 = task * rows_per_task
+        rows = min(rows_per_task, tiles_h - ty0)
+        t = rows * tiles_w
+        v = np.empty((points, c, t), dtype=np.float32)
+        for ch in range(c):
+            for r in range(rows):
+                winograd_input_row(tile, x, ch, ty0 + r, tiles_w, v, r * tiles_w)
+        m = np.empty((points, k_block, t), dtype=np.float32)
+        for i in range(blocks):
+            for p in range(points):
+                np.dot(u[p, i], v[p], m[p])
+            for k in range(k_block):
+                for r in range(rows):
+                    winograd_output_row(tile, m, k, r * tiles_w, tiles_w, bias[i * k_block + k], code,
+                                        out[i * k_block + k], ty0 + r)
+
+
+def row_block(rows, most):
+    """The largest divisor of ``rows`` not above ``most``: blocks of rows that tile a matrix
+    exactly, so that each is a contiguous array (Numba's np.dot copies any other layout)."""
+    return next(d for d in range(max(1, min(most, rows)), 0, -1) if rows % d == 0)
 
 
 class RememberedChoices:
@@ -543,6 +655,7 @@ class NumbaBackend(NumpyBackend):
         self.choice = {}            # (layer, input shape) -> "winograd4" | "winograd2" | "direct"
         self.remembered = RememberedChoices()
         self.workspace = np.empty(0, dtype=F)
+        self.own_threads = False     # inside running(): gemms in Numba's threads, BLAS in one
 
     def prepare(self, net):
         self.folded = {}            # parameters changed: refold on the next inference
@@ -555,6 +668,47 @@ class NumbaBackend(NumpyBackend):
         if self.workspace.size < rows * cols:
             self.workspace = np.empty(rows * cols, dtype=F)
         return self.workspace[:rows * cols].reshape(rows, cols)
+
+    @contextlib.contextmanager
+    def running(self, train):
+        """Inference calls every gemm from Numba's threads, BLAS kept to one thread: OpenBLAS's
+        own threads spin for ~0.1 s after each call and, beside Numba's, slowed the next
+        kernels 2x (a Winograd layer of yolov2-voc: 14.4 ms after a BLAS call, 6.5 alone).
+        Training keeps BLAS's threads for its gemms."""
+        if train or self.own_threads:
+            yield
+            return
+        global _blas_controller
+        if _blas_controller is None:
+            _blas_controller = ThreadpoolController()
+        with _blas_controller.limit(limits=1, user_api="blas"):
+            self.own_threads = True
+            try:
+                yield
+            finally:
+                self.own_threads = False
+
+    def _gemm(self, a, b, out=None):
+        """out = a @ b: split among Numba's threads by blocks of rows of a, or by BLAS."""
+        if out is None:
+            out = np.empty((a.shape[0], b.shape[1]), dtype=F)
+        if not self.own_threads:
+            return np.dot(a, b, out=out)
+        rows = row_block(a.shape[0], -(-a.shape[0] // (2 * numba.get_num_threads())))
+        gemm_blocks(np.ascontiguousarray(a).reshape(-1, rows, a.shape[1]), np.ascontiguousarray(b),
+                    out.reshape(-1, rows, out.shape[1]))
+        return out
+
+    def _matmul(self, a, b):
+        """a[p] @ b[p] for every p, by blocks of rows of a[p] in Numba's threads, or by BLAS."""
+        if not self.own_threads:
+            return np.matmul(a, b)
+        points, k, c = a.shape
+        out = np.empty((points, k, b.shape[2]), dtype=F)
+        # wide blocks: BLAS packs the small operand (the tiles) again on every call
+        rows = row_block(k, max(self.FUSED_FILTERS, k // 2))
+        matmul_blocks(a.reshape(points, -1, rows, c), b, out.reshape(points, -1, rows, b.shape[2]))
+        return out
 
     def _fold(self, layer):
         if layer.index not in self.folded:
@@ -597,7 +751,7 @@ class NumbaBackend(NumpyBackend):
         n = x.shape[0]
         k, oh, ow = layer.out_shape
         if self._batch_gemm(layer, n):
-            out = weights @ self._batch_columns(layer, x)
+            out = self._gemm(weights, self._batch_columns(layer, x))
             return np.ascontiguousarray(out.reshape(k, n, oh * ow).transpose(1, 0, 2))
         g = layer.groups
         out = np.empty((n, k, oh * ow), dtype=F)
@@ -605,7 +759,7 @@ class NumbaBackend(NumpyBackend):
         for b in range(n):
             for j in range(g):
                 cols = self._columns(layer, np.ascontiguousarray(x[b, j * cg:(j + 1) * cg]))
-                np.dot(weights[j * kg:(j + 1) * kg], cols, out=out[b, j * kg:(j + 1) * kg])
+                self._gemm(weights[j * kg:(j + 1) * kg], cols, out[b, j * kg:(j + 1) * kg])
         return out
 
     def forward_layer(self, layer, inputs, state):
@@ -617,9 +771,8 @@ class NumbaBackend(NumpyBackend):
         return super().forward_layer(layer, inputs, state)
 
     WINOGRAD4_MIN_TILES = 36
-    # (output tile, filter transform, input kernel, output kernel) per Winograd variant
-    WINOGRAD = {"winograd4": (4, G, winograd_input, winograd_output),
-                "winograd2": (2, G2, winograd2_input, winograd2_output)}
+    # output tile and filter transform per Winograd variant; "-fused" runs it band by band
+    WINOGRAD = {"winograd4": (4, G), "winograd2": (2, G2)}
 
     def _algorithms(self, layer):
         """The ways this layer may convolve in inference. Winograd needs 3x3, stride 1, pad 1,
@@ -631,17 +784,24 @@ class NumbaBackend(NumpyBackend):
                 and c >= 16 and layer.filters >= 16):
             return ("direct",)
         if ((h + 3) // 4) * ((w + 3) // 4) >= self.WINOGRAD4_MIN_TILES:
-            return ("winograd4", "winograd2", "direct")
-        return ("winograd2", "direct")
+            return ("winograd4-fused", "winograd4", "winograd2-fused", "winograd2", "direct")
+        return ("winograd2-fused", "winograd2", "direct")
+
+    def _weights_key(self, name, layer):
+        return layer.index if name == "direct" else (name.split("-")[0], layer.index)
+
+    def _winograd_filters(self, layer, name):
+        key = self._weights_key(name, layer)
+        if key not in self.folded:
+            w, b = self._fold(layer)
+            self.folded[key] = (winograd_filters(w.reshape(layer.filters, -1, 3, 3), self.WINOGRAD[key[0]][1]), b)
+        return self.folded[key]
 
     WINOGRAD_BATCH_BYTES = 64 << 20
 
     def _winograd(self, layer, x, code, name):
-        tile, g, transform_input, transform_output = self.WINOGRAD[name]
-        if (name, layer.index) not in self.folded:
-            w, b = self._fold(layer)
-            self.folded[(name, layer.index)] = (winograd_filters(w.reshape(layer.filters, -1, 3, 3), g), b)
-        u, b = self.folded[(name, layer.index)]
+        tile, g = self.WINOGRAD[name]
+        u, b = self._winograd_filters(layer, name)
         n, c, h, w = x.shape
         tiles_h, tiles_w = (h + tile - 1) // tile, (w + tile - 1) // tile
         tiles = tiles_h * tiles_w
@@ -654,14 +814,34 @@ class NumbaBackend(NumpyBackend):
         for start in range(0, n, together):
             images = range(start, min(n, start + together))
             for i in images:
-                transform_input(np.ascontiguousarray(x[i]), tiles_h, tiles_w, v, (i - start) * tiles)
-            m = np.matmul(u, v[:, :, :len(images) * tiles])
+                winograd_input(tile, np.ascontiguousarray(x[i]), tiles_h, tiles_w, v, (i - start) * tiles)
+            m = self._matmul(u, np.ascontiguousarray(v[:, :, :len(images) * tiles]))
             for i in images:
-                transform_output(m, tiles_h, tiles_w, b, code, out[i], (i - start) * tiles)
+                winograd_output(tile, m, tiles_h, tiles_w, b, code, out[i], (i - start) * tiles)
+        return out
+
+    FUSED_TILES = 64            # tiles per task, about: V and M of a task stay in L2
+    FUSED_FILTERS = 64          # filters per gemm
+
+    def _winograd_fused(self, layer, x, code, name):
+        base = name.split("-")[0]
+        tile = self.WINOGRAD[base][0]
+        u, b = self._winograd_filters(layer, name)
+        n, c, h, w = x.shape
+        tiles_h, tiles_w = (h + tile - 1) // tile, (w + tile - 1) // tile
+        rows = max(1, min(self.FUSED_TILES // tiles_w, tiles_h // numba.get_num_threads()))
+        u = u.reshape(len(u), -1, row_block(layer.filters, self.FUSED_FILTERS), c)
+        out = np.empty((n, layer.filters, h, w), dtype=F)
+        for i in range(n):
+            winograd_fused(tile, np.ascontiguousarray(x[i]), u, b, code, out[i], rows)
         return out
 
     def _run(self, name, layer, x, code):
-        return self._direct(layer, x, code) if name == "direct" else self._winograd(layer, x, code, name)
+        if name == "direct":
+            return self._direct(layer, x, code)
+        if name.endswith("-fused"):
+            return self._winograd_fused(layer, x, code, name)
+        return self._winograd(layer, x, code, name)
 
     def _conv_forward(self, layer, x, state):
         n = x.shape[0]
@@ -699,9 +879,10 @@ class NumbaBackend(NumpyBackend):
                 out = self._run(name, layer, x, code)
                 timings[name] = min(timings[name], time.perf_counter() - start)
         best = min(timings, key=timings.get)
+        kept = self._weights_key(best, layer)
         for name in candidates:      # Winograd's filters or the folded weights, not both
-            if name != best:
-                self.folded.pop(layer.index if name == "direct" else (name, layer.index), None)
+            if self._weights_key(name, layer) != kept:
+                self.folded.pop(self._weights_key(name, layer), None)
         return best, out
 
     def _conv_train_forward(self, layer, x, state, code):
@@ -739,8 +920,19 @@ class NumbaBackend(NumpyBackend):
                                  saved["mean"], saved["variance"], layer.params["scales"],
                                  u["biases"], u["scales"])
 
+    BAND_PIXELS = 2048          # maps from this size convolve band by band (convolve_bands)
+    BAND_FLOATS = 128 << 10     # columns + products of one band: about 512 KB, in L2
+
     def _direct(self, layer, x, code):
         w, b = self._fold(layer)
+        k, oh, ow = layer.out_shape
+        if self.own_threads and layer.groups == 1 and oh * ow >= self.BAND_PIXELS:
+            band_rows = max(1, min(self.BAND_FLOATS // ((w.shape[1] + k) * ow), oh // (2 * numba.get_num_threads())))
+            out = np.empty((x.shape[0], *layer.out_shape), dtype=F)
+            for i in range(x.shape[0]):
+                convolve_bands(np.ascontiguousarray(x[i]), w, b, code, layer.size, layer.stride, layer.padding,
+                               out[i], band_rows)
+            return out
         out = self._convolve(layer, x, w)
         for image in out:
             bias_activate(image, b, code)

@@ -1,5 +1,7 @@
 """The NumPy reference backend: each layer's own ``forward``/``backward``, which read
 like the math. Arrays are NumPy arrays that share the network's parameter buffer."""
+import contextlib
+
 import numpy as np
 
 F = np.float32
@@ -22,6 +24,10 @@ class NumpyBackend:
 
     def zeros_like(self, a):
         return np.zeros_like(a)
+
+    def running(self, train):
+        """Context of one forward pass (a backend may set up its threads there)."""
+        return contextlib.nullcontext()
 
     def forward_layer(self, layer, inputs, state):
         return np.asarray(layer.forward(inputs, state), dtype=F)

@@ -5,6 +5,8 @@ rather than autograd, so every layer is checked against the NumPy reference the 
 
 Parameters live in one flat device tensor (``torch.from_numpy`` on the CPU, so the
 network's NumPy buffer and the tensor are the same memory); layers use views into it."""
+import contextlib
+
 import numpy as np
 
 from ..errors import DarknetError
@@ -454,6 +456,9 @@ class TorchBackend:
         return torch.zeros_like(a)
 
     # -- the kernels -------------------------------------------------------------------------
+    def running(self, train):
+        return contextlib.nullcontext()
+
     def forward_layer(self, layer, inputs, state):
         with torch.no_grad():
             return KERNELS[layer.kind][0](self, layer, inputs, state)
