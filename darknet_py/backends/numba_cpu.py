@@ -30,12 +30,14 @@ def keep_large_allocations():
     """glibc serves arrays above 32 MB with fresh mmap pages, which the kernel zeroes on
     every training step (measured: 64,000 page faults and ~15% of a yolov2-tiny-voc batch-8
     step). Raising the mmap and trim thresholds lets freed activations be reused instead;
-    the price is that the process keeps its peak heap."""
+    the price is that the process keeps its peak heap. Both values must fit a C int: 4 GB
+    passed as the trim threshold wrapped to 0 and trimmed the heap after every free
+    (measured: 16,770 page faults per yolov2-voc inference, none with 1 GB)."""
     try:
         import ctypes
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(-3, 1 << 30)      # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 4 << 30)      # M_TRIM_THRESHOLD
+        libc.mallopt(-1, 1 << 30)      # M_TRIM_THRESHOLD
     except (OSError, AttributeError):  # not glibc: nothing to tune
         pass
 
