@@ -13,10 +13,14 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-# OpenMP worker threads spin after each parallel loop and fight OpenBLAS's threads for the
-# two cores (measured here: 460 ms vs 260 ms for yolov2-voc); the workqueue layer does not.
+# Numba's OpenMP threads start a parallel loop in ~20 us, its workqueue's in 70-100 us
+# (measured here; an inference launches ~60). Passive: OpenMP's threads sleep as soon as a
+# loop ends instead of spinning beside BLAS's threads in training (spinning: a tiny-voc
+# training step took 2.2 s instead of 1.7). The workqueue where libgomp cannot be loaded.
 if "NUMBA_THREADING_LAYER" not in os.environ:
-    numba.config.THREADING_LAYER = "workqueue"
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    numba.config.THREADING_LAYER_PRIORITY = ["omp", "workqueue", "tbb"]
+    numba.config.THREADING_LAYER = "default"
 
 from .numpy_ref import NumpyBackend
 
@@ -286,16 +290,16 @@ def scatter_add(target, index, values):
 
 
 @njit(parallel=True, cache=True)
-def convolve_bands(x, weights, bias, code, size, stride, pad, out, band_rows):
+def convolve_bands(x, weights, bias, code, size, stride, pad, out, tasks):
     """im2col + gemm + bias + activation for one image, band by band: each task takes
     ``band_rows`` rows of output, lays out their columns (darknet im2col_cpu's rows),
     multiplies them by weights [K, C*size*size] (BLAS in this thread) and writes the band of
     out [K, oh, ow]. The columns and products stay in cache instead of crossing memory whole."""
     c, h, w = x.shape
     k_count, oh, ow = out.shape
-    for task in prange((oh + band_rows - 1) // band_rows):
-        oy0 = task * band_rows
-        rows = min(band_rows, oh - oy0)
+    for task in prange(tasks):
+        oy0 = task * oh // tasks
+        rows = (task + 1) * oh // tasks - oy0
         cols = np.empty((c * size * size, rows * ow), dtype=np.float32)
         for row in range(c * size * size):
             ch = row // (size * size)
@@ -570,18 +574,19 @@ def winograd_output(tile, m, tiles_h, tiles_w, bias, code, out, first=0):
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def winograd_fused(tile, x, u, bias, code, out, rows_per_task):
-    """The whole Winograd convolution of x [C, H, W] in cache-sized pieces: one task per band of
-    ``rows_per_task`` rows of tiles transforms the band (V [points, C, T]), multiplies it by one
-    block of filters u[:, i] ([points, K / block, block, C]) at a time (M = U V, BLAS called in
-    this thread) and writes those filters' outputs. V and M stay in the core's cache, where the
-    whole-image kernels send both through memory (on 208x208 maps, ~40 MB each way)."""
+def winograd_fused(tile, x, u, bias, code, out, tasks):
+    """The whole Winograd convolution of x [C, H, W] in cache-sized pieces: each of ``tasks``
+    tasks takes an even share of the rows of tiles, transforms them (V [points, C, T]),
+    multiplies them by one block of filters u[:, i] ([points, K / block, block, C]) at a time
+    (M = U V, BLAS called in this thread) and writes those filters' outputs. V and M stay in
+    the core's cache, where the whole-image kernels send both through memory (on 208x208
+    maps, ~40 MB each way)."""
     c, h, w = x.shape
     points, blocks, k_block = u.shape[0], u.shape[1], u.shape[2]
     tiles_h, tiles_w = (h + tile - 1) // tile, (w + tile - 1) // tile
-    for task in prange((tiles_h + rows_per_task - 1) // rows_per_task):
-        ty0 = task * rows_per_task
-        rows = min(rows_per_task, tiles_h - ty0)
+    for task in prange(tasks):
+        ty0 = task * tiles_h // tasks
+        rows = (task + 1) * tiles_h // tasks - ty0
         t = rows * tiles_w
         v = np.empty((points, c, t), dtype=np.float32)
         for ch in range(c):
@@ -595,6 +600,15 @@ def winograd_fused(tile, x, u, bias, code, out, rows_per_task):
                 for r in range(rows):
                     winograd_output_row(tile, m, k, r * tiles_w, tiles_w, bias[i * k_block + k], code,
                                         out[i * k_block + k], ty0 + r)
+
+
+def balanced_tasks(rows, size_of_row, most):
+    """How many tasks to split ``rows`` rows into: a multiple of Numba's threads (their
+    scheduling is static: equal counts of equal tasks keep both cores busy to the end),
+    each about ``most`` in size where the rows allow, every task at least one row."""
+    threads = numba.get_num_threads()
+    per_thread = max(1, -(-rows * size_of_row // (threads * most)))
+    return max(1, min(rows, threads * per_thread))
 
 
 def row_block(rows, most):
@@ -831,11 +845,11 @@ class NumbaBackend(NumpyBackend):
         u, b = self._winograd_filters(layer, name)
         n, c, h, w = x.shape
         tiles_h, tiles_w = (h + tile - 1) // tile, (w + tile - 1) // tile
-        rows = max(1, min(self.FUSED_TILES // tiles_w, tiles_h // numba.get_num_threads()))
+        tasks = balanced_tasks(tiles_h, tiles_w, self.FUSED_TILES)
         u = u.reshape(len(u), -1, row_block(layer.filters, self.FUSED_FILTERS), c)
         out = np.empty((n, layer.filters, h, w), dtype=F)
         for i in range(n):
-            winograd_fused(tile, np.ascontiguousarray(x[i]), u, b, code, out[i], rows)
+            winograd_fused(tile, np.ascontiguousarray(x[i]), u, b, code, out[i], tasks)
         return out
 
     def _run(self, name, layer, x, code):
@@ -929,11 +943,11 @@ class NumbaBackend(NumpyBackend):
         w, b = self._fold(layer)
         k, oh, ow = layer.out_shape
         if self.own_threads and layer.groups == 1 and oh * ow >= self.BAND_PIXELS:
-            band_rows = max(1, min(self.BAND_FLOATS // ((w.shape[1] + k) * ow), oh // (2 * numba.get_num_threads())))
+            tasks = balanced_tasks(oh, (w.shape[1] + k) * ow, self.BAND_FLOATS)
             out = np.empty((x.shape[0], *layer.out_shape), dtype=F)
             for i in range(x.shape[0]):
                 convolve_bands(np.ascontiguousarray(x[i]), w, b, code, layer.size, layer.stride, layer.padding,
-                               out[i], band_rows)
+                               out[i], tasks)
             return out
         out = self._convolve(layer, x, w)
         for image in out:
