@@ -3,12 +3,16 @@
 PyTorch eager (channels_last), each in its own process, in one sitting.
 
 usage: python benchmarks/cpu_inference.py [-cfgs yolov2-voc,yolov2-tiny-voc] [-size 416]
-                                          [-batches 1,8] [-runs 5] [-peers numpy,torch,opencv,pytorch]
+                                          [-batches 1,8] [-runs 5] [-repeat 1] [-fresh]
+                                          [-peers numpy,torch,opencv,pytorch]
 
 Prints ms per image, images per second, peak RSS and each figure's ratio to OpenCV's, with
 the GEMM bound (the network's FLOPs at a measured sgemm rate) and each peer's first-call time
 (for Numba: its compiled code cached, its per-layer algorithm timing not yet remembered).
-Weights are generated (Darknet's initialisation): speed does not depend on their values."""
+Weights are generated (Darknet's initialisation): speed does not depend on their values.
+With -repeat N every peer runs in N fresh processes, taken in turn (numba, opencv, numba,
+...), and each figure is the median over them: on a shared machine whose speed wanders,
+a single process per peer can land in a slow spell."""
 import argparse
 import json
 import os
@@ -78,6 +82,8 @@ def main():
     ap.add_argument("-batches", default="1,8")
     ap.add_argument("-runs", type=int, default=5)
     ap.add_argument("-peers", default="numpy,numba,torch,opencv,pytorch")
+    ap.add_argument("-repeat", type=int, default=1)
+    ap.add_argument("-fresh", action="store_true", help="Numba with an empty compile cache, as after an install")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -96,25 +102,28 @@ def main():
             net.save_weights(weights)
             flops = sum(layer.bflops for layer in net.layers)
             for batch in (int(b) for b in a.batches.split(",")):
-                rows = {}
-                for peer in a.peers.split(","):
-                    child = json.dumps([peer, str(cfg), str(weights), a.size, batch, a.runs])
-                    # nothing remembered: "first s" includes the Numba backend's algorithm timing
-                    env = dict(os.environ, DARKNET_PY_CACHE=str(Path(tmp) / f"choices-{peer}-{name}-{batch}"))
-                    done = subprocess.run([sys.executable, __file__, "--child", child], capture_output=True,
-                                          text=True, env=env)
-                    if done.returncode:
-                        rows[peer] = None
-                        print(f"  {peer}: failed: {done.stderr.strip().splitlines()[-1:]}")
-                        continue
-                    rows[peer] = json.loads(done.stdout.strip().splitlines()[-1])
+                runs = {peer: [] for peer in a.peers.split(",")}
+                for turn in range(a.repeat):
+                    for peer in runs:
+                        child = json.dumps([peer, str(cfg), str(weights), a.size, batch, a.runs])
+                        # nothing remembered: "first s" includes the Numba backend's algorithm timing
+                        env = dict(os.environ, DARKNET_PY_CACHE=str(Path(tmp) / f"choices-{peer}-{name}-{batch}-{turn}"))
+                        if a.fresh:        # "first s" then includes compiling every kernel it runs
+                            env["NUMBA_CACHE_DIR"] = str(Path(tmp) / f"numba-{peer}-{name}-{batch}-{turn}")
+                        done = subprocess.run([sys.executable, __file__, "--child", child], capture_output=True,
+                                              text=True, env=env)
+                        if done.returncode:
+                            print(f"  {peer}: failed: {done.stderr.strip().splitlines()[-1:]}")
+                            continue
+                        runs[peer].append(json.loads(done.stdout.strip().splitlines()[-1]))
+                rows = {peer: {key: float(np.median([r[key] for r in results])) for key in results[0]}
+                        for peer, results in runs.items() if results}
                 base = rows.get("opencv")
                 print(f"\n{name} at {a.size}, batch {batch}: {flops:.2f} BFLOPs/image, GEMM bound "
-                      f"{1000 * flops / gflops:.0f} ms/image")
+                      f"{1000 * flops / gflops:.0f} ms/image" + (f"; medians of {a.repeat} processes each"
+                                                                  if a.repeat > 1 else ""))
                 print(f"  {'peer':10s} {'ms/img':>8s} {'img/s':>8s} {'peak MB':>8s} {'first s':>8s} {'vs OpenCV':>10s}")
                 for peer, r in rows.items():
-                    if r is None:
-                        continue
                     ratio = r["ms_per_image"] / base["ms_per_image"] if base else float("nan")
                     print(f"  {peer:10s} {r['ms_per_image']:8.1f} {1000 / r['ms_per_image']:8.2f} "
                           f"{r['peak_rss_mb']:8.0f} {r['first_s']:8.2f} {ratio:10.2f}")

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -289,40 +290,39 @@ def scatter_add(target, index, values):
             target[index[i]] += values[i]
 
 
-@njit(parallel=True, cache=True)
-def convolve_bands(x, weights, bias, code, size, stride, pad, out, tasks):
-    """im2col + gemm + bias + activation for one image, band by band: each task takes
-    ``band_rows`` rows of output, lays out their columns (darknet im2col_cpu's rows),
-    multiplies them by weights [K, C*size*size] (BLAS in this thread) and writes the band of
-    out [K, oh, ow]. The columns and products stay in cache instead of crossing memory whole."""
+@njit(cache=True, nogil=True)
+def convolve_band(x, weights, bias, code, size, stride, pad, out, tasks, task):
+    """im2col + gemm + bias + activation of one band of one image: task ``task`` of ``tasks``
+    takes its share of the rows of out [K, oh, ow], lays out their columns (darknet
+    im2col_cpu's rows), multiplies them by weights [K, C*size*size] (BLAS in this thread) and
+    writes the band. The columns and products stay in cache instead of crossing memory whole."""
     c, h, w = x.shape
     k_count, oh, ow = out.shape
-    for task in prange(tasks):
-        oy0 = task * oh // tasks
-        rows = (task + 1) * oh // tasks - oy0
-        cols = np.empty((c * size * size, rows * ow), dtype=np.float32)
-        for row in range(c * size * size):
-            ch = row // (size * size)
-            ky = (row // size) % size
-            kx = row % size
-            for r in range(rows):
-                iy = (oy0 + r) * stride + ky - pad
-                dest = cols[row, r * ow:(r + 1) * ow]
-                if iy < 0 or iy >= h:
-                    dest[:] = 0
-                    continue
-                line = x[ch, iy]
-                for ox in range(ow):
-                    ix = ox * stride + kx - pad
-                    dest[ox] = line[ix] if 0 <= ix < w else np.float32(0)
-        m = np.empty((k_count, rows * ow), dtype=np.float32)
-        np.dot(weights, cols, m)
-        for k in range(k_count):
-            b = bias[k]
-            for r in range(rows):
-                dest = out[k, oy0 + r]
-                for ox in range(ow):
-                    dest[ox] = activate(m[k, r * ow + ox] + b, code)
+    oy0 = task * oh // tasks
+    rows = (task + 1) * oh // tasks - oy0
+    cols = np.empty((c * size * size, rows * ow), dtype=np.float32)
+    for row in range(c * size * size):
+        ch = row // (size * size)
+        ky = (row // size) % size
+        kx = row % size
+        for r in range(rows):
+            iy = (oy0 + r) * stride + ky - pad
+            dest = cols[row, r * ow:(r + 1) * ow]
+            if iy < 0 or iy >= h:
+                dest[:] = 0
+                continue
+            line = x[ch, iy]
+            for ox in range(ow):
+                ix = ox * stride + kx - pad
+                dest[ox] = line[ix] if 0 <= ix < w else np.float32(0)
+    m = np.empty((k_count, rows * ow), dtype=np.float32)
+    np.dot(weights, cols, m)
+    for k in range(k_count):
+        b = bias[k]
+        for r in range(rows):
+            dest = out[k, oy0 + r]
+            for ox in range(ow):
+                dest[ox] = activate(m[k, r * ow + ox] + b, code)
 
 
 @njit(parallel=True, cache=True)
@@ -344,7 +344,7 @@ def matmul_blocks(a, b, out):
 
 
 # Winograd F(4x4, 3x3) (Lavin & Gray): Y = A^T [(G g G^T) * (B^T d B)] A on 6x6 input tiles.
-# B^T and A^T are written out in winograd_input and winograd_output; G transforms the filters once.
+# B^T and A^T are written out in the row transforms below; G transforms the filters once.
 G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
               [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], dtype=np.float64)
 
@@ -395,7 +395,7 @@ def gather_tile_row(x, ch, ty, step, d):
                 dj[tx] = row[tx * step - 1 + j]
 
 
-@njit(inline="always")
+@njit(cache=True, fastmath=True)
 def winograd4_input_row(x, ch, ty, tiles_w, v, base):
     """v[36, ch, base:base + tiles_w] = B^T d B for the 6x6 tiles d (stride 4, from -1: pad 1)
     of one row of tiles, the inner loops running along the row."""
@@ -430,7 +430,7 @@ def winograd4_input_row(x, ch, ty, tiles_w, v, base):
             o5[tx] = F4 * t1 - F5 * t3 + t5
 
 
-@njit(inline="always")
+@njit(cache=True, fastmath=True)
 def winograd4_output_row(m, k, base, tiles_w, b, code, plane, ty):
     """plane[4*ty:4*ty + 4] = A^T m A + b, activated, for the row of tiles whose products are
     m[36, k, base:base + tiles_w], cropped to the plane."""
@@ -481,7 +481,7 @@ def winograd4_output_row(m, k, base, tiles_w, b, code, plane, ty):
 G2 = np.array([[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]], dtype=np.float64)
 
 
-@njit(inline="always")
+@njit(cache=True, fastmath=True)
 def winograd2_input_row(x, ch, ty, tiles_w, v, base):
     """v[16, ch, base:base + tiles_w] = B^T d B for the 4x4 tiles d (stride 2, from -1) of one
     row of tiles: F(2x2, 3x3)."""
@@ -508,7 +508,7 @@ def winograd2_input_row(x, ch, ty, tiles_w, v, base):
             o3[tx] = t1 - t3
 
 
-@njit(inline="always")
+@njit(cache=True, fastmath=True)
 def winograd2_output_row(m, k, base, tiles_w, b, code, plane, ty):
     """plane[2*ty:2*ty + 2] = A^T m A + b, activated, per 2x2 tile, cropped: F(2x2, 3x3)."""
     h, w = plane.shape
@@ -551,32 +551,28 @@ def winograd_output_row(tile, m, k, base, tiles_w, b, code, plane, ty):
         winograd2_output_row(m, k, base, tiles_w, b, code, plane, ty)
 
 
-@njit(parallel=True, cache=True, fastmath=True)
-def winograd_input(tile, x, tiles_h, tiles_w, v, first=0):
-    """V[points, C, first + T] = B^T d B for every tile d of x [C, H, W]; one task per channel
-    and row of tiles. ``first`` places the image's tiles among a batch's."""
-    c = x.shape[0]
-    for job in prange(c * tiles_h):
-        ch = job // tiles_h
+@njit(cache=True, nogil=True)
+def winograd_input_task(tile, x, tiles_h, tiles_w, v, first, tasks, task):
+    """V[points, C, first + T] = B^T d B for the tiles d of x [C, H, W] in task ``task``'s
+    share of the (channel, row of tiles) pairs. ``first`` places the image among a batch."""
+    for job in range(task, x.shape[0] * tiles_h, tasks):
         ty = job % tiles_h
-        winograd_input_row(tile, x, ch, ty, tiles_w, v, first + ty * tiles_w)
+        winograd_input_row(tile, x, job // tiles_h, ty, tiles_w, v, first + ty * tiles_w)
 
 
-@njit(parallel=True, cache=True, fastmath=True)
-def winograd_output(tile, m, tiles_h, tiles_w, bias, code, out, first=0):
-    """out[K, H, W] = A^T m A per tile, cropped, plus bias and the activation; one task per
-    filter and row of tiles."""
-    k_count = out.shape[0]
-    for job in prange(k_count * tiles_h):
-        k = job // tiles_h
-        ty = job % tiles_h
+@njit(cache=True, nogil=True)
+def winograd_output_task(tile, m, tiles_h, tiles_w, bias, code, out, first, tasks, task):
+    """out[K, H, W] = A^T m A per tile, cropped, plus bias and the activation, for task
+    ``task``'s share of the (filter, row of tiles) pairs."""
+    for job in range(task, out.shape[0] * tiles_h, tasks):
+        k, ty = job // tiles_h, job % tiles_h
         winograd_output_row(tile, m, k, first + ty * tiles_w, tiles_w, bias[k], code, out[k], ty)
 
 
-@njit(parallel=True, cache=True, fastmath=True)
-def winograd_fused(tile, x, u, bias, code, out, tasks):
-    """The whole Winograd convolution of x [C, H, W] in cache-sized pieces: each of ``tasks``
-    tasks takes an even share of the rows of tiles, transforms them (V [points, C, T]),
+@njit(cache=True, nogil=True)
+def winograd_fused_task(tile, x, u, bias, code, out, tasks, task):
+    """One piece of a Winograd convolution of x [C, H, W] sized for the cache: task ``task`` of
+    ``tasks`` takes its share of the rows of tiles, transforms them (V [points, C, T]),
     multiplies them by one block of filters u[:, i] ([points, K / block, block, C]) at a time
     (M = U V, BLAS called in this thread) and writes those filters' outputs. V and M stay in
     the core's cache, where the whole-image kernels send both through memory (on 208x208
@@ -584,22 +580,46 @@ def winograd_fused(tile, x, u, bias, code, out, tasks):
     c, h, w = x.shape
     points, blocks, k_block = u.shape[0], u.shape[1], u.shape[2]
     tiles_h, tiles_w = (h + tile - 1) // tile, (w + tile - 1) // tile
-    for task in prange(tasks):
-        ty0 = task * tiles_h // tasks
-        rows = (task + 1) * tiles_h // tasks - ty0
-        t = rows * tiles_w
-        v = np.empty((points, c, t), dtype=np.float32)
-        for ch in range(c):
+    ty0 = task * tiles_h // tasks
+    rows = (task + 1) * tiles_h // tasks - ty0
+    t = rows * tiles_w
+    v = np.empty((points, c, t), dtype=np.float32)
+    for ch in range(c):
+        for r in range(rows):
+            winograd_input_row(tile, x, ch, ty0 + r, tiles_w, v, r * tiles_w)
+    m = np.empty((points, k_block, t), dtype=np.float32)
+    for i in range(blocks):
+        for p in range(points):
+            np.dot(u[p, i], v[p], m[p])
+        for k in range(k_block):
             for r in range(rows):
-                winograd_input_row(tile, x, ch, ty0 + r, tiles_w, v, r * tiles_w)
-        m = np.empty((points, k_block, t), dtype=np.float32)
-        for i in range(blocks):
-            for p in range(points):
-                np.dot(u[p, i], v[p], m[p])
-            for k in range(k_block):
-                for r in range(rows):
-                    winograd_output_row(tile, m, k, r * tiles_w, tiles_w, bias[i * k_block + k], code,
-                                        out[i * k_block + k], ty0 + r)
+                winograd_output_row(tile, m, k, r * tiles_w, tiles_w, bias[i * k_block + k], code,
+                                    out[i * k_block + k], ty0 + r)
+
+
+_task_pool = {}                  # threads -> ThreadPoolExecutor of threads - 1 workers
+
+
+def run_tasks(task, args, tasks):
+    """task(*args, tasks, i) for i < tasks, split statically among Numba's thread count: the
+    calling thread and pool threads, each with an equal share (the tasks release the GIL).
+    Not a prange loop: Numba's parallel passes re-optimise everything a loop body calls, and
+    cost seconds per kernel on first compile (a fused Winograd's loop: 7.5 s, its task 6.7 s)."""
+    threads = min(numba.get_num_threads(), tasks)
+    if threads <= 1:
+        for i in range(tasks):
+            task(*args, tasks, i)
+        return
+
+    def share(first):
+        for i in range(first, tasks, threads):
+            task(*args, tasks, i)
+    if threads not in _task_pool:
+        _task_pool[threads] = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="darknet_py")
+    others = [_task_pool[threads].submit(share, j) for j in range(1, threads)]
+    share(0)
+    for future in others:
+        future.result()
 
 
 def balanced_tasks(rows, size_of_row, most):
@@ -814,6 +834,7 @@ class NumbaBackend(NumpyBackend):
         return self.folded[key]
 
     WINOGRAD_BATCH_BYTES = 64 << 20
+    ROW_TASKS = 8               # the whole-image transforms: tasks of interleaved rows of tiles
 
     def _winograd(self, layer, x, code, name):
         tile, g = self.WINOGRAD[name]
@@ -830,10 +851,12 @@ class NumbaBackend(NumpyBackend):
         for start in range(0, n, together):
             images = range(start, min(n, start + together))
             for i in images:
-                winograd_input(tile, np.ascontiguousarray(x[i]), tiles_h, tiles_w, v, (i - start) * tiles)
+                run_tasks(winograd_input_task, (tile, np.ascontiguousarray(x[i]), tiles_h, tiles_w, v,
+                                                (i - start) * tiles), self.ROW_TASKS)
             m = self._matmul(u, np.ascontiguousarray(v[:, :, :len(images) * tiles]))
             for i in images:
-                winograd_output(tile, m, tiles_h, tiles_w, b, code, out[i], (i - start) * tiles)
+                run_tasks(winograd_output_task, (tile, m, tiles_h, tiles_w, b, code, out[i], (i - start) * tiles),
+                          self.ROW_TASKS)
         return out
 
     FUSED_TILES = 64            # tiles per task, about: V and M of a task stay in L2
@@ -849,7 +872,7 @@ class NumbaBackend(NumpyBackend):
         u = u.reshape(len(u), -1, row_block(layer.filters, self.FUSED_FILTERS), c)
         out = np.empty((n, layer.filters, h, w), dtype=F)
         for i in range(n):
-            winograd_fused(tile, np.ascontiguousarray(x[i]), u, b, code, out[i], tasks)
+            run_tasks(winograd_fused_task, (tile, np.ascontiguousarray(x[i]), u, b, code, out[i]), tasks)
         return out
 
     def _run(self, name, layer, x, code):
@@ -882,6 +905,8 @@ class NumbaBackend(NumpyBackend):
                 return out
         return self._run(self.choice[key], layer, x, code)
 
+    TIMING_ROUNDS = 5           # this 2-core VM's speed wanders by 2x: three rounds chose wrong
+
     def _time_algorithms(self, layer, x, code, candidates):
         """Which algorithm is fastest depends on the map, the channels and the machine: time
         each on this input, keep the fastest's weights only. Returns (its name, the output)."""
@@ -889,7 +914,7 @@ class NumbaBackend(NumpyBackend):
         for name in candidates:
             self._run(name, layer, x, code)           # compiles, folds, transforms the filters
             timings[name] = np.inf
-        for _ in range(3):     # round robin, the best of three each: a busy moment hits them all
+        for _ in range(self.TIMING_ROUNDS):     # round robin, the best of each: a busy moment hits them all
             for name in candidates:
                 start = time.perf_counter()
                 out = self._run(name, layer, x, code)
@@ -936,7 +961,7 @@ class NumbaBackend(NumpyBackend):
                                  saved["mean"], saved["variance"], layer.params["scales"],
                                  u["biases"], u["scales"])
 
-    BAND_PIXELS = 2048          # maps from this size convolve band by band (convolve_bands)
+    BAND_PIXELS = 2048          # maps from this size convolve band by band (convolve_band)
     BAND_FLOATS = 128 << 10     # columns + products of one band: about 512 KB, in L2
 
     def _direct(self, layer, x, code):
@@ -946,8 +971,8 @@ class NumbaBackend(NumpyBackend):
             tasks = balanced_tasks(oh, (w.shape[1] + k) * ow, self.BAND_FLOATS)
             out = np.empty((x.shape[0], *layer.out_shape), dtype=F)
             for i in range(x.shape[0]):
-                convolve_bands(np.ascontiguousarray(x[i]), w, b, code, layer.size, layer.stride, layer.padding,
-                               out[i], tasks)
+                run_tasks(convolve_band, (np.ascontiguousarray(x[i]), w, b, code, layer.size, layer.stride,
+                                          layer.padding, out[i]), tasks)
             return out
         out = self._convolve(layer, x, w)
         for image in out:
