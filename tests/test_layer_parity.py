@@ -24,6 +24,7 @@ CASES = {
     "conv1x1 bands": (4, 48, 47, "[convolutional]\nfilters=7\nsize=1\nstride=1\npad=1\nactivation=logistic\n"),
     "conv1x1 bn logistic": (4, 6, 5, "[convolutional]\nbatch_normalize=1\nfilters=3\nsize=1\nstride=1\npad=1\nactivation=logistic\n"),
     "maxpool 2/2 odd": (3, 9, 7, "[maxpool]\nsize=2\nstride=2\n"),
+    "maxpool 2/2 even": (3, 8, 6, "[maxpool]\nsize=2\nstride=2\n"),
     "maxpool 2/1": (3, 6, 5, "[maxpool]\nsize=2\nstride=1\n"),
     "maxpool 3/2": (3, 9, 10, "[maxpool]\nsize=3\nstride=2\n"),
     "avgpool": (3, 5, 7, "[avgpool]\n"),

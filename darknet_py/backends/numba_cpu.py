@@ -283,6 +283,32 @@ def maxpool_tiled(x, size, out, argmax):
                     argmax[b, ch, oy, ox] = best_i
 
 
+@njit(parallel=True, cache=True)
+def maxpool_2x2_values(x, out):
+    """maxpool without the argmax (inference) for 2x2 windows at stride 2 that tile the map,
+    written out: each window scanned in darknet's order from -FLT_MAX, only ``>`` picking (NaN
+    never wins). 3-5x faster than the general loops over the window."""
+    n, c = x.shape[:2]
+    _, _, out_h, out_w = out.shape
+    lowest = np.float32(-3.4028234663852886e38)
+    for nc in prange(n * c):
+        plane = x[nc // c, nc % c]
+        result = out[nc // c, nc % c]
+        for oy in range(out_h):
+            top, bottom, line = plane[2 * oy], plane[2 * oy + 1], result[oy]
+            for ox in range(out_w):
+                best = lowest
+                if top[2 * ox] > best:
+                    best = top[2 * ox]
+                if top[2 * ox + 1] > best:
+                    best = top[2 * ox + 1]
+                if bottom[2 * ox] > best:
+                    best = bottom[2 * ox]
+                if bottom[2 * ox + 1] > best:
+                    best = bottom[2 * ox + 1]
+                line[ox] = best
+
+
 @njit(cache=True)
 def scatter_add(target, index, values):
     for i in range(index.size):
@@ -988,8 +1014,11 @@ class NumbaBackend(NumpyBackend):
         if state.train:        # int32 indices where they fit: half the memory traffic of int64
             argmax = np.empty((n, c, oh, ow), dtype=np.int32 if x.size < 2 ** 31 else np.int64)
             state.saved_for(layer)["flat_argmax"] = argmax
-        if (layer.size == layer.stride and layer.padding // 2 == 0 and h % layer.size == 0
-                and w % layer.size == 0 and (oh, ow) == (h // layer.size, w // layer.size)):
+        tiled = (layer.size == layer.stride and layer.padding // 2 == 0 and h % layer.size == 0
+                 and w % layer.size == 0 and (oh, ow) == (h // layer.size, w // layer.size))
+        if tiled and layer.size == 2 and argmax is None:
+            maxpool_2x2_values(x, out)
+        elif tiled:
             maxpool_tiled(x, layer.size, out, argmax)
         else:
             maxpool(x, layer.size, layer.stride, layer.padding // 2, oh, ow, out, argmax)
