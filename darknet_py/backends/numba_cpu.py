@@ -5,6 +5,7 @@ GEMMs go to BLAS through NumPy, outside the compiled loops, so Numba's threads a
 never run at once. Layers without a kernel here use the reference; every layer is checked
 against it (tests/test_layer_parity.py)."""
 import contextlib
+import itertools
 import json
 import os
 import time
@@ -284,28 +285,31 @@ def maxpool_tiled(x, size, out, argmax):
 
 
 @njit(parallel=True, cache=True)
-def maxpool_2x2_values(x, out):
-    """maxpool without the argmax (inference) for 2x2 windows at stride 2 that tile the map,
-    written out: each window scanned in darknet's order from -FLT_MAX, only ``>`` picking (NaN
-    never wins). 3-5x faster than the general loops over the window."""
-    n, c = x.shape[:2]
+def maxpool_2x2_values(x, stride, out):
+    """maxpool without the argmax (inference) for 2x2 windows starting inside the map (no
+    padding before), written out: each window scanned in darknet's order from -FLT_MAX, only
+    ``>`` picking (NaN never wins). A cell past the map's edge is read as its neighbour
+    inside, which cannot change a maximum. 3-5x faster than the loops over a window."""
+    n, c, h, w = x.shape
     _, _, out_h, out_w = out.shape
     lowest = np.float32(-3.4028234663852886e38)
     for nc in prange(n * c):
         plane = x[nc // c, nc % c]
         result = out[nc // c, nc % c]
         for oy in range(out_h):
-            top, bottom, line = plane[2 * oy], plane[2 * oy + 1], result[oy]
+            top, bottom, line = plane[oy * stride], plane[min(oy * stride + 1, h - 1)], result[oy]
             for ox in range(out_w):
+                left = ox * stride
+                right = min(left + 1, w - 1)
                 best = lowest
-                if top[2 * ox] > best:
-                    best = top[2 * ox]
-                if top[2 * ox + 1] > best:
-                    best = top[2 * ox + 1]
-                if bottom[2 * ox] > best:
-                    best = bottom[2 * ox]
-                if bottom[2 * ox + 1] > best:
-                    best = bottom[2 * ox + 1]
+                if top[left] > best:
+                    best = top[left]
+                if top[right] > best:
+                    best = top[right]
+                if bottom[left] > best:
+                    best = bottom[left]
+                if bottom[right] > best:
+                    best = bottom[right]
                 line[ox] = best
 
 
@@ -422,13 +426,12 @@ def gather_tile_row(x, ch, ty, step, d):
 
 
 @njit(cache=True, fastmath=True)
-def winograd4_input_row(x, ch, ty, tiles_w, v, base):
+def winograd4_input_row(x, ch, ty, tiles_w, v, base, d, tmp):
     """v[36, ch, base:base + tiles_w] = B^T d B for the 6x6 tiles d (stride 4, from -1: pad 1)
-    of one row of tiles, the inner loops running along the row."""
-    d = np.zeros((6, 6, tiles_w), dtype=np.float32)
+    of one row of tiles, the inner loops running along the row; d and tmp: winograd_scratch."""
+    d[:] = 0
     gather_tile_row(x, ch, ty, 4, d)
-    tmp = np.empty((6, 6, tiles_w), dtype=np.float32)   # tmp[r, j] = (B^T d)[r, j]
-    for j in range(6):
+    for j in range(6):                                  # tmp[r, j] = (B^T d)[r, j]
         for tx in range(tiles_w):
             d0, d1, d2 = d[0, j, tx], d[1, j, tx], d[2, j, tx]
             d3, d4, d5 = d[3, j, tx], d[4, j, tx], d[5, j, tx]
@@ -457,12 +460,11 @@ def winograd4_input_row(x, ch, ty, tiles_w, v, base):
 
 
 @njit(cache=True, fastmath=True)
-def winograd4_output_row(m, k, base, tiles_w, b, code, plane, ty):
+def winograd4_output_row(m, k, base, tiles_w, b, code, plane, ty, tmp):
     """plane[4*ty:4*ty + 4] = A^T m A + b, activated, for the row of tiles whose products are
-    m[36, k, base:base + tiles_w], cropped to the plane."""
+    m[36, k, base:base + tiles_w], cropped to the plane; tmp[r, j] = (A^T m)[r, j]."""
     h, w = plane.shape
     full = min(tiles_w, w // 4)            # tiles whose 4 columns all lie inside the map
-    tmp = np.empty((4, 6, tiles_w), dtype=np.float32)     # tmp[r, j] = (A^T m)[r, j]
     for j in range(6):
         s0 = m[j, k, base:base + tiles_w]
         s1 = m[6 + j, k, base:base + tiles_w]
@@ -508,12 +510,11 @@ G2 = np.array([[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 
 
 
 @njit(cache=True, fastmath=True)
-def winograd2_input_row(x, ch, ty, tiles_w, v, base):
+def winograd2_input_row(x, ch, ty, tiles_w, v, base, d, tmp):
     """v[16, ch, base:base + tiles_w] = B^T d B for the 4x4 tiles d (stride 2, from -1) of one
     row of tiles: F(2x2, 3x3)."""
-    d = np.zeros((4, 4, tiles_w), dtype=np.float32)
+    d[:] = 0
     gather_tile_row(x, ch, ty, 2, d)
-    tmp = np.empty((4, 4, tiles_w), dtype=np.float32)
     for j in range(4):
         for tx in range(tiles_w):
             d0, d1, d2, d3 = d[0, j, tx], d[1, j, tx], d[2, j, tx], d[3, j, tx]
@@ -535,10 +536,9 @@ def winograd2_input_row(x, ch, ty, tiles_w, v, base):
 
 
 @njit(cache=True, fastmath=True)
-def winograd2_output_row(m, k, base, tiles_w, b, code, plane, ty):
+def winograd2_output_row(m, k, base, tiles_w, b, code, plane, ty, tmp):
     """plane[2*ty:2*ty + 2] = A^T m A + b, activated, per 2x2 tile, cropped: F(2x2, 3x3)."""
     h, w = plane.shape
-    tmp = np.empty((2, 4, tiles_w), dtype=np.float32)
     for j in range(4):
         s0 = m[j, k, base:base + tiles_w]
         s1 = m[4 + j, k, base:base + tiles_w]
@@ -562,37 +562,49 @@ def winograd2_output_row(m, k, base, tiles_w, b, code, plane, ty):
 
 
 @njit(inline="always")
-def winograd_input_row(tile, x, ch, ty, tiles_w, v, base):
+def winograd_input_row(tile, x, ch, ty, tiles_w, v, base, d, tmp):
     if tile == 4:
-        winograd4_input_row(x, ch, ty, tiles_w, v, base)
+        winograd4_input_row(x, ch, ty, tiles_w, v, base, d, tmp)
     else:
-        winograd2_input_row(x, ch, ty, tiles_w, v, base)
+        winograd2_input_row(x, ch, ty, tiles_w, v, base, d, tmp)
 
 
 @njit(inline="always")
-def winograd_output_row(tile, m, k, base, tiles_w, b, code, plane, ty):
+def winograd_output_row(tile, m, k, base, tiles_w, b, code, plane, ty, tmp):
     if tile == 4:
-        winograd4_output_row(m, k, base, tiles_w, b, code, plane, ty)
+        winograd4_output_row(m, k, base, tiles_w, b, code, plane, ty, tmp)
     else:
-        winograd2_output_row(m, k, base, tiles_w, b, code, plane, ty)
+        winograd2_output_row(m, k, base, tiles_w, b, code, plane, ty, tmp)
+
+
+@njit(inline="always")
+def winograd_scratch(tile, tiles_w):
+    """A task's buffers for the row transforms: the gathered tiles d and the half-transformed
+    B^T d, [tile + 2, tile + 2, tiles_w] each, and A^T m, [tile, tile + 2, tiles_w] (allocated
+    once per task, not per row: up to ~10% of a small layer's time)."""
+    size = tile + 2
+    return (np.empty((size, size, tiles_w), dtype=np.float32), np.empty((size, size, tiles_w), dtype=np.float32),
+            np.empty((tile, size, tiles_w), dtype=np.float32))
 
 
 @njit(cache=True, nogil=True)
 def winograd_input_task(tile, x, tiles_h, tiles_w, v, first, tasks, task):
     """V[points, C, first + T] = B^T d B for the tiles d of x [C, H, W] in task ``task``'s
     share of the (channel, row of tiles) pairs. ``first`` places the image among a batch."""
+    d, tmp, _ = winograd_scratch(tile, tiles_w)
     for job in range(task, x.shape[0] * tiles_h, tasks):
         ty = job % tiles_h
-        winograd_input_row(tile, x, job // tiles_h, ty, tiles_w, v, first + ty * tiles_w)
+        winograd_input_row(tile, x, job // tiles_h, ty, tiles_w, v, first + ty * tiles_w, d, tmp)
 
 
 @njit(cache=True, nogil=True)
 def winograd_output_task(tile, m, tiles_h, tiles_w, bias, code, out, first, tasks, task):
     """out[K, H, W] = A^T m A per tile, cropped, plus bias and the activation, for task
     ``task``'s share of the (filter, row of tiles) pairs."""
+    _, _, tmp = winograd_scratch(tile, tiles_w)
     for job in range(task, out.shape[0] * tiles_h, tasks):
         k, ty = job // tiles_h, job % tiles_h
-        winograd_output_row(tile, m, k, first + ty * tiles_w, tiles_w, bias[k], code, out[k], ty)
+        winograd_output_row(tile, m, k, first + ty * tiles_w, tiles_w, bias[k], code, out[k], ty, tmp)
 
 
 @njit(cache=True, nogil=True)
@@ -610,9 +622,10 @@ def winograd_fused_task(tile, x, u, bias, code, out, tasks, task):
     rows = (task + 1) * tiles_h // tasks - ty0
     t = rows * tiles_w
     v = np.empty((points, c, t), dtype=np.float32)
+    d, tmp, out_tmp = winograd_scratch(tile, tiles_w)
     for ch in range(c):
         for r in range(rows):
-            winograd_input_row(tile, x, ch, ty0 + r, tiles_w, v, r * tiles_w)
+            winograd_input_row(tile, x, ch, ty0 + r, tiles_w, v, r * tiles_w, d, tmp)
     m = np.empty((points, k_block, t), dtype=np.float32)
     for i in range(blocks):
         for p in range(points):
@@ -620,30 +633,34 @@ def winograd_fused_task(tile, x, u, bias, code, out, tasks, task):
         for k in range(k_block):
             for r in range(rows):
                 winograd_output_row(tile, m, k, r * tiles_w, tiles_w, bias[i * k_block + k], code,
-                                    out[i * k_block + k], ty0 + r)
+                                    out[i * k_block + k], ty0 + r, out_tmp)
 
 
 _task_pool = {}                  # threads -> ThreadPoolExecutor of threads - 1 workers
 
 
 def run_tasks(task, args, tasks):
-    """task(*args, tasks, i) for i < tasks, split statically among Numba's thread count: the
-    calling thread and pool threads, each with an equal share (the tasks release the GIL).
-    Not a prange loop: Numba's parallel passes re-optimise everything a loop body calls, and
-    cost seconds per kernel on first compile (a fused Winograd's loop: 7.5 s, its task 6.7 s)."""
+    """task(*args, tasks, i) for every i < tasks, on the calling thread and Numba's thread count
+    less one pool threads, each taking the next task when it is done with one (the tasks
+    release the GIL; a core slowed by a neighbour then takes fewer). Not a prange loop:
+    Numba's parallel passes re-optimise everything a loop body calls and cost seconds per
+    kernel on first compile (a fused Winograd's loop: 7.5 s, its task 6.7 s)."""
     threads = min(numba.get_num_threads(), tasks)
     if threads <= 1:
         for i in range(tasks):
             task(*args, tasks, i)
         return
+    claimed = itertools.count()        # next() on a count is atomic under the GIL
 
-    def share(first):
-        for i in range(first, tasks, threads):
+    def work():
+        for i in iter(claimed.__next__, None):
+            if i >= tasks:
+                return
             task(*args, tasks, i)
     if threads not in _task_pool:
         _task_pool[threads] = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="darknet_py")
-    others = [_task_pool[threads].submit(share, j) for j in range(1, threads)]
-    share(0)
+    others = [_task_pool[threads].submit(work) for _ in range(threads - 1)]
+    work()
     for future in others:
         future.result()
 
@@ -1016,8 +1033,9 @@ class NumbaBackend(NumpyBackend):
             state.saved_for(layer)["flat_argmax"] = argmax
         tiled = (layer.size == layer.stride and layer.padding // 2 == 0 and h % layer.size == 0
                  and w % layer.size == 0 and (oh, ow) == (h // layer.size, w // layer.size))
-        if tiled and layer.size == 2 and argmax is None:
-            maxpool_2x2_values(x, out)
+        if (argmax is None and layer.size == 2 and layer.padding // 2 == 0
+                and (oh - 1) * layer.stride < h and (ow - 1) * layer.stride < w):
+            maxpool_2x2_values(x, layer.stride, out)
         elif tiled:
             maxpool_tiled(x, layer.size, out, argmax)
         else:
