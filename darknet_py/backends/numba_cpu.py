@@ -949,19 +949,24 @@ class NumbaBackend(NumpyBackend):
         return self._run(self.choice[key], layer, x, code)
 
     TIMING_ROUNDS = 5           # this 2-core VM's speed wanders by 2x: three rounds chose wrong
+    TIMING_DROP = 1.5           # after two rounds, candidates this much slower than the best stop
 
     def _time_algorithms(self, layer, x, code, candidates):
         """Which algorithm is fastest depends on the map, the channels and the machine: time
         each on this input, keep the fastest's weights only. Returns (its name, the output)."""
         timings = {}
         for name in candidates:
-            self._run(name, layer, x, code)           # compiles, folds, transforms the filters
+            out = self._run(name, layer, x, code)     # compiles, folds, transforms the filters
             timings[name] = np.inf
-        for _ in range(self.TIMING_ROUNDS):     # round robin, the best of each: a busy moment hits them all
-            for name in candidates:
+        running = list(candidates)
+        for round_ in range(self.TIMING_ROUNDS):   # round robin, the best of each: a busy moment hits them all
+            for name in running:
                 start = time.perf_counter()
                 out = self._run(name, layer, x, code)
                 timings[name] = min(timings[name], time.perf_counter() - start)
+            if round_ == 1:
+                fastest = min(timings.values())
+                running = [name for name in running if timings[name] <= self.TIMING_DROP * fastest]
         best = min(timings, key=timings.get)
         kept = self._weights_key(best, layer)
         for name in candidates:      # Winograd's filters or the folded weights, not both
