@@ -1,9 +1,11 @@
 """The Numba CPU backend: the reference's math with its hot loops compiled (im2col/col2im,
 fused bias + activation, max-pool with its argmax, activation gradients) and batch norm folded
 into the weights for inference (``scale / (sqrt(var) + 1e-6)``, Darknet's denominator).
-GEMMs go to BLAS through NumPy, outside the compiled loops, so Numba's threads and BLAS's
-never run at once. Layers without a kernel here use the reference; every layer is checked
-against it (tests/test_layer_parity.py)."""
+Inference keeps one set of threads busy: BLAS limited to one thread, every gemm called from
+compiled code in Numba's threads or in tasks on a small thread pool (Winograd band by band,
+im2col band by band), each a piece sized for the core's cache. Training calls BLAS through
+NumPy, with its own threads, between the compiled loops. Layers without a kernel here use
+the reference; every layer is checked against it (tests/test_layer_parity.py)."""
 import contextlib
 import itertools
 import json
@@ -731,7 +733,7 @@ class NumbaBackend(NumpyBackend):
 
     def __init__(self):
         self.folded = {}
-        self.choice = {}            # (layer, input shape) -> "winograd4" | "winograd2" | "direct"
+        self.choice = {}            # (layer, input shape) -> a name of _algorithms
         self.remembered = RememberedChoices()
         self.workspace = np.empty(0, dtype=F)
         self.own_threads = False     # inside running(): gemms in Numba's threads, BLAS in one
@@ -771,7 +773,7 @@ class NumbaBackend(NumpyBackend):
         """out = a @ b: split among Numba's threads by blocks of rows of a, or by BLAS."""
         if out is None:
             out = np.empty((a.shape[0], b.shape[1]), dtype=F)
-        if not self.own_threads:
+        if not (self.own_threads and out.flags.c_contiguous):
             return np.dot(a, b, out=out)
         rows = row_block(a.shape[0], -(-a.shape[0] // (2 * numba.get_num_threads())))
         gemm_blocks(np.ascontiguousarray(a).reshape(-1, rows, a.shape[1]), np.ascontiguousarray(b),
