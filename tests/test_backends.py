@@ -1,4 +1,5 @@
 """Backend selection: torch is optional and imported only when asked for."""
+import os
 import subprocess
 import sys
 
@@ -66,3 +67,21 @@ def test_torch_parameters_share_the_weights_buffer(tmp_path):
     out = tmp_path / "t.weights"
     net.save_weights(out)
     assert np.array_equal(np.frombuffer(out.read_bytes()[20:20 + 64], "<f4"), before[:16] + 1)
+
+
+def test_numba_warmup_fills_an_empty_cache(tmp_path):
+    """The helper a fresh install starts beside the first inference compiles every inference
+    kernel into an empty Numba cache and marks the cache complete, as another process sees it
+    (no later backend starts the helper again)."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), DARKNET_PY_WARMUP="0")
+    run = [sys.executable, "-m", "darknet_py.backends.numba_warmup"]
+    done = subprocess.run(run, cwd=REPO, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    cached = {p.name.split("-")[0] for p in tmp_path.rglob("*.nbi")}
+    for kernel in ("winograd_fused_task", "winograd_input_task", "winograd_output_task", "matmul_blocks",
+                   "gemm_blocks", "convolve_band", "im2col", "transform_filters", "maxpool_2x2_values"):
+        assert f"numba_cpu.{kernel}" in cached
+    assert len(list(tmp_path.rglob("darknet_py-warm-*"))) == 1
+    probe = ("import darknet_py.backends.numba_warmup as w, sys; "
+             "sys.exit(0 if w.marker().exists() else 1)")
+    assert subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env).returncode == 0

@@ -737,6 +737,8 @@ class NumbaBackend(NumpyBackend):
         self.remembered = RememberedChoices()
         self.workspace = np.empty(0, dtype=F)
         self.own_threads = False     # inside running(): gemms in Numba's threads, BLAS in one
+        from .numba_warmup import start_beside
+        start_beside()               # a fresh install: a second process compiles half the kernels
 
     def prepare(self, net):
         self.folded = {}            # parameters changed: refold on the next inference
