@@ -78,7 +78,8 @@ def test_numba_warmup_fills_an_empty_cache(tmp_path):
     done = subprocess.run(run, cwd=REPO, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     cached = {p.name.split("-")[0] for p in tmp_path.rglob("*.nbi")}
-    for kernel in ("winograd_fused_task", "winograd_input_task", "winograd_output_task", "matmul_blocks",
+    for kernel in ("winograd_fused_task", "winograd_filters_task", "winograd_input_task", "winograd_output_task",
+                   "matmul_blocks",
                    "gemm_blocks", "convolve_band", "im2col", "transform_filters", "maxpool_2x2_values"):
         assert f"numba_cpu.{kernel}" in cached
     assert len(list(tmp_path.rglob("darknet_py-warm-*"))) == 1

@@ -638,6 +638,23 @@ def winograd_fused_task(tile, x, u, bias, code, out, tasks, task):
                                     out[i * k_block + k], ty0 + r, out_tmp)
 
 
+@njit(cache=True, nogil=True)
+def winograd_filters_task(tile, u, v, bias, code, out, tiles_h, tiles_w, tasks, task):
+    """Block ``task`` of filters u[:, task] ([points, K / block, block, C]) over every tile of
+    an image already transformed (v [points, C, T]): M = U V for the block (BLAS in this
+    thread), then its filters' outputs, while M is in cache. For small maps, whose few rows of
+    tiles cannot be split among the cores without each task reading all the filters."""
+    points, k_block = u.shape[0], u.shape[2]
+    _, _, tmp = winograd_scratch(tile, tiles_w)
+    m = np.empty((points, k_block, v.shape[2]), dtype=np.float32)
+    for p in range(points):
+        np.dot(u[p, task], v[p], m[p])
+    for k in range(k_block):
+        for ty in range(tiles_h):
+            winograd_output_row(tile, m, k, ty * tiles_w, tiles_w, bias[task * k_block + k], code,
+                                out[task * k_block + k], ty, tmp)
+
+
 _task_pool = {}                  # threads -> ThreadPoolExecutor of threads - 1 workers
 
 
@@ -854,7 +871,8 @@ class NumbaBackend(NumpyBackend):
         return super().forward_layer(layer, inputs, state)
 
     WINOGRAD4_MIN_TILES = 36
-    # output tile and filter transform per Winograd variant; "-fused" runs it band by band
+    # output tile and filter transform per Winograd variant; "-fused" runs it band by band of
+    # tiles, "-filters" block by block of filters
     WINOGRAD = {"winograd4": (4, G), "winograd2": (2, G2)}
 
     def _algorithms(self, layer):
@@ -868,7 +886,7 @@ class NumbaBackend(NumpyBackend):
             return ("direct",)
         if ((h + 3) // 4) * ((w + 3) // 4) >= self.WINOGRAD4_MIN_TILES:
             return ("winograd4-fused", "winograd4", "winograd2-fused", "winograd2", "direct")
-        return ("winograd2-fused", "winograd2", "direct")
+        return ("winograd2-fused", "winograd2-filters", "winograd2", "direct")
 
     def _weights_key(self, name, layer):
         return layer.index if name == "direct" else (name.split("-")[0], layer.index)
@@ -922,11 +940,26 @@ class NumbaBackend(NumpyBackend):
             run_tasks(winograd_fused_task, (tile, np.ascontiguousarray(x[i]), u, b, code, out[i]), tasks)
         return out
 
+    def _winograd_by_filters(self, layer, x, code, name):
+        tile, g = self.WINOGRAD[name.split("-")[0]]
+        u, b = self._winograd_filters(layer, name)
+        n, c, h, w = x.shape
+        tiles_h, tiles_w = (h + tile - 1) // tile, (w + tile - 1) // tile
+        u = u.reshape(len(u), -1, row_block(layer.filters, max(self.FUSED_FILTERS, layer.filters // 4)), c)
+        out = np.empty((n, layer.filters, h, w), dtype=F)
+        v = np.empty((len(u), c, tiles_h * tiles_w), dtype=F)
+        for i in range(n):
+            run_tasks(winograd_input_task, (tile, np.ascontiguousarray(x[i]), tiles_h, tiles_w, v, 0), self.ROW_TASKS)
+            run_tasks(winograd_filters_task, (tile, u, v, b, code, out[i], tiles_h, tiles_w), u.shape[1])
+        return out
+
     def _run(self, name, layer, x, code):
         if name == "direct":
             return self._direct(layer, x, code)
         if name.endswith("-fused"):
             return self._winograd_fused(layer, x, code, name)
+        if name.endswith("-filters"):
+            return self._winograd_by_filters(layer, x, code, name)
         return self._winograd(layer, x, code, name)
 
     def _conv_forward(self, layer, x, state):

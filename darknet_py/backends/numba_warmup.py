@@ -81,7 +81,8 @@ def compile_all():
     running.touch()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            for size, names in ((13, ("winograd2", "direct")), (52, ("winograd4", "direct", "winograd4-fused"))):
+            for size, names in ((13, ("winograd2", "winograd2-filters", "direct")),
+                                (52, ("winograd4", "direct", "winograd4-fused"))):
                 cfg = Path(tmp) / f"warm{size}.cfg"
                 cfg.write_text(CFG.format(size=size))
                 net = darknet_py.load_network(cfg, backend="numba")
