@@ -61,6 +61,12 @@ def start_beside():
     done = marker()
     if done is None or done.exists():
         return
+    try:                        # nowhere to cache: a helper would compile in vain
+        done.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(done.parent, os.W_OK):
+            return
+    except OSError:
+        return
     running = done.with_suffix(".running")
     if running.exists() and time.time() - running.stat().st_mtime < 120:   # else it died
         return
