@@ -900,18 +900,30 @@ class NumbaBackend(NumpyBackend):
 
     WINOGRAD_BATCH_BYTES = 64 << 20
     ROW_TASKS = 8               # the whole-image transforms: tasks of interleaved rows of tiles
+    FUSED_TILES = 64            # tiles per task, about: V and M of a task stay in L2
+    FUSED_FILTERS = 64          # filters per gemm
 
     def _winograd(self, layer, x, code, name):
-        tile, g = self.WINOGRAD[name]
+        """Winograd "winograd4"/"winograd2", whole-image or with a suffix: "-fused" band by
+        band of tiles, "-filters" block by block of filters."""
+        base, _, how = name.partition("-")
+        tile = self.WINOGRAD[base][0]
         u, b = self._winograd_filters(layer, name)
         n, c, h, w = x.shape
         tiles_h, tiles_w = (h + tile - 1) // tile, (w + tile - 1) // tile
-        tiles = tiles_h * tiles_w
-        points = len(g) ** 2
         out = np.empty((n, layer.filters, h, w), dtype=F)
+        run = {"": self._whole_images, "fused": self._by_bands, "filters": self._by_filters}[how]
+        run(tile, u, b, code, x, out, tiles_h, tiles_w)
+        return out
+
+    def _whole_images(self, tile, u, b, code, x, out, tiles_h, tiles_w):
+        """Every tile of an image (small maps: of the whole batch) transformed, then one gemm
+        per point, then the outputs."""
+        points, k, c = u.shape
+        n, tiles = x.shape[0], tiles_h * tiles_w
         # small maps: the whole batch's tiles in one gemm per point (wider, and the filters
         # read once); large ones image by image, to bound the transformed tiles' memory
-        together = n if 4 * points * (c + layer.filters) * n * tiles <= self.WINOGRAD_BATCH_BYTES else 1
+        together = n if 4 * points * (c + k) * n * tiles <= self.WINOGRAD_BATCH_BYTES else 1
         v = np.empty((points, c, together * tiles), dtype=F)
         for start in range(0, n, together):
             images = range(start, min(n, start + together))
@@ -922,45 +934,24 @@ class NumbaBackend(NumpyBackend):
             for i in images:
                 run_tasks(winograd_output_task, (tile, m, tiles_h, tiles_w, b, code, out[i], (i - start) * tiles),
                           self.ROW_TASKS)
-        return out
 
-    FUSED_TILES = 64            # tiles per task, about: V and M of a task stay in L2
-    FUSED_FILTERS = 64          # filters per gemm
-
-    def _winograd_fused(self, layer, x, code, name):
-        base = name.split("-")[0]
-        tile = self.WINOGRAD[base][0]
-        u, b = self._winograd_filters(layer, name)
-        n, c, h, w = x.shape
-        tiles_h, tiles_w = (h + tile - 1) // tile, (w + tile - 1) // tile
+    def _by_bands(self, tile, u, b, code, x, out, tiles_h, tiles_w):
+        points, k, c = u.shape
+        u = u.reshape(points, -1, row_block(k, self.FUSED_FILTERS), c)
         tasks = balanced_tasks(tiles_h, tiles_w, self.FUSED_TILES)
-        u = u.reshape(len(u), -1, row_block(layer.filters, self.FUSED_FILTERS), c)
-        out = np.empty((n, layer.filters, h, w), dtype=F)
-        for i in range(n):
+        for i in range(x.shape[0]):
             run_tasks(winograd_fused_task, (tile, np.ascontiguousarray(x[i]), u, b, code, out[i]), tasks)
-        return out
 
-    def _winograd_by_filters(self, layer, x, code, name):
-        tile, g = self.WINOGRAD[name.split("-")[0]]
-        u, b = self._winograd_filters(layer, name)
-        n, c, h, w = x.shape
-        tiles_h, tiles_w = (h + tile - 1) // tile, (w + tile - 1) // tile
-        u = u.reshape(len(u), -1, row_block(layer.filters, max(self.FUSED_FILTERS, layer.filters // 4)), c)
-        out = np.empty((n, layer.filters, h, w), dtype=F)
-        v = np.empty((len(u), c, tiles_h * tiles_w), dtype=F)
-        for i in range(n):
+    def _by_filters(self, tile, u, b, code, x, out, tiles_h, tiles_w):
+        points, k, c = u.shape
+        u = u.reshape(points, -1, row_block(k, max(self.FUSED_FILTERS, k // 4)), c)
+        v = np.empty((points, c, tiles_h * tiles_w), dtype=F)
+        for i in range(x.shape[0]):
             run_tasks(winograd_input_task, (tile, np.ascontiguousarray(x[i]), tiles_h, tiles_w, v, 0), self.ROW_TASKS)
             run_tasks(winograd_filters_task, (tile, u, v, b, code, out[i], tiles_h, tiles_w), u.shape[1])
-        return out
 
     def _run(self, name, layer, x, code):
-        if name == "direct":
-            return self._direct(layer, x, code)
-        if name.endswith("-fused"):
-            return self._winograd_fused(layer, x, code, name)
-        if name.endswith("-filters"):
-            return self._winograd_by_filters(layer, x, code, name)
-        return self._winograd(layer, x, code, name)
+        return self._direct(layer, x, code) if name == "direct" else self._winograd(layer, x, code, name)
 
     def _conv_forward(self, layer, x, state):
         n = x.shape[0]
