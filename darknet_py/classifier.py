@@ -86,7 +86,7 @@ def validate_classifier(datacfg, net, out=print):
     return top1 / len(paths), topn / len(paths)
 
 
-def train_classifier(datacfg, cfgfile, weightfile=None, backend=("numpy", None), clear=False,
+def train_classifier(datacfg, cfgfile, weightfile=None, backend=("numpy", None, "fp32"), clear=False,
                      seed=0, max_batches=None, workers=2, out=print):
     """darknet train_classifier: one line per batch
     ``batch, epoch: loss, avg avg, rate rate, seconds seconds, images images``; NAME.backup

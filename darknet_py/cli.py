@@ -205,7 +205,7 @@ def detector_train(args):
                    max_batches=max_batches, chart=chart, workers=workers)
     if len(gpus) > 1:
         from .train.distributed import train_distributed
-        train_distributed(gpus, nogpu=nogpu, **options)
+        train_distributed(gpus, nogpu=nogpu, precision=backend[2], **options)
     else:
         try:
             train_detector(backend=backend, **options)

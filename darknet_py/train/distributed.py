@@ -33,7 +33,7 @@ class GradientSum:
         flat += momentum_part
 
 
-def _worker(rank, world, port, device_ids, nogpu, kwargs):
+def _worker(rank, world, port, device_ids, nogpu, precision, kwargs):
     import torch.distributed as dist
     from .trainer import train_detector
     use_cuda = not nogpu
@@ -41,7 +41,7 @@ def _worker(rank, world, port, device_ids, nogpu, kwargs):
                             rank=rank, world_size=world)
     try:
         device = f"cuda:{device_ids[rank]}" if use_cuda else "cpu"
-        backend = ("torch", device)
+        backend = ("torch", device, precision)
         out = kwargs.pop("out", print) if rank == 0 else (lambda *a, **k: None)
         train_detector(backend=backend, rank=rank, world=world, reduce_gradients=GradientSum(dist),
                        out=out, **kwargs)
@@ -49,7 +49,7 @@ def _worker(rank, world, port, device_ids, nogpu, kwargs):
         dist.destroy_process_group()
 
 
-def train_distributed(device_ids, nogpu=False, **kwargs):
+def train_distributed(device_ids, nogpu=False, precision="fp32", **kwargs):
     """Run train_detector in one process per device id (``-gpus 0,1``)."""
     try:
         import torch.multiprocessing as mp
@@ -58,7 +58,7 @@ def train_distributed(device_ids, nogpu=False, **kwargs):
     world = len(device_ids)
     port = int(os.environ.get("DARKNET_PY_PORT", 29500 + os.getpid() % 1000))
     kwargs.pop("out", None)
-    mp.spawn(_worker, args=(world, port, device_ids, nogpu, kwargs), nprocs=world, join=True)
+    mp.spawn(_worker, args=(world, port, device_ids, nogpu, precision, kwargs), nprocs=world, join=True)
 
 
 def _fixed_batches_worker(rank, world, port, cfg, weights, x, truth, steps, out_dir):

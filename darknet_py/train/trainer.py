@@ -81,9 +81,9 @@ def start_network(cfgfile, weightfile, backend, seed, clear):
     """Darknet's load_network for training: weights (or a partial .conv.N) when given, else
     Darknet's initialisation; -clear resets seen."""
     from ..network import Network
-    name, device, *precision = backend           # (name, device[, precision])
+    name, device, precision = backend
     net = Network(cfgfile, backend=name, device=device, seed=seed, init=weightfile is None,
-                  precision=precision[0] if precision else "fp32")
+                  precision=precision)
     if weightfile:
         net.load_weights(weightfile, allow_prefix=True)
     if clear:
@@ -91,7 +91,7 @@ def start_network(cfgfile, weightfile, backend, seed, clear):
     return net
 
 
-def train_detector(datacfg, cfgfile, weightfile=None, backend=("numpy", None), clear=False,
+def train_detector(datacfg, cfgfile, weightfile=None, backend=("numpy", None, "fp32"), clear=False,
                    seed=0, max_batches=None, chart=None, workers=2, rank=0, world=1,
                    reduce_gradients=None, out=print):
     data = DataConfig(datacfg)
