@@ -226,10 +226,10 @@ def detector_evaluate(sub, args):
     datacfg, cfg, weights = args.positional(3, f"detector {sub} DATA CFG WEIGHTS")
     if points not in (0, 11, 101):
         raise DarknetError(f"-points must be 0 (area under curve), 11 (VOC2007) or 101 (COCO), got {points}")
-    net = _load(cfg, weights, backend)
-    # images per network pass: batches pay on a GPU; on the CPU one at a time is as fast
     if batch < 0:
         raise DarknetError(f"-batch must be a number of images (0: 8 on a GPU, else 1), got {batch}")
+    net = _load(cfg, weights, backend)
+    # images per network pass: batches pay on a GPU; on the CPU one at a time is as fast
     on_gpu = getattr(getattr(net.backend, "device", None), "type", "cpu") == "cuda"
     batch = batch or (8 if on_gpu else 1)
     if sub == "valid":
