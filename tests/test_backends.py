@@ -86,3 +86,13 @@ def test_numba_warmup_fills_an_empty_cache(tmp_path):
     probe = ("import darknet_py.backends.numba_warmup as w, sys; "
              "sys.exit(0 if w.marker().exists() else 1)")
     assert subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env).returncode == 0
+
+
+def test_multi_gpu_training_passes_half_to_its_workers(monkeypatch):
+    """-gpus 0,1 spawns one training process per device; each must get -half's precision."""
+    mp = pytest.importorskip("torch.multiprocessing")
+    from darknet_py.cli import main
+    spawned = {}
+    monkeypatch.setattr(mp, "spawn", lambda fn, args, nprocs, join: spawned.update(args=args, nprocs=nprocs))
+    assert main(["detector", "train", "voc.data", "yolov2-voc.cfg", "-gpus", "0,1", "-nogpu", "-half"]) == 0
+    assert spawned["nprocs"] == 2 and "fp16" in spawned["args"]
