@@ -56,26 +56,33 @@ F = np.float32
 ACTIVATION_CODES = {"linear": 0, "leaky": 1, "relu": 2, "logistic": 3}
 
 
+@njit(inline="always")
+def im2col_line(plane, row, size, stride, pad, oy, dest):
+    """One output row's stretch of darknet im2col_cpu's row ``row`` (channel, ky, kx) from
+    plane [C, H, W]: dest[ox] = plane[ch, oy*stride + ky - pad, ox*stride + kx - pad], 0 outside."""
+    _, h, w = plane.shape
+    ch, ky, kx = row // (size * size), (row // size) % size, row % size
+    iy = oy * stride + ky - pad
+    if iy < 0 or iy >= h:
+        dest[:] = 0
+        return
+    line = plane[ch, iy]
+    for ox in range(dest.shape[0]):
+        ix = ox * stride + kx - pad
+        dest[ox] = line[ix] if 0 <= ix < w else np.float32(0)
+
+
 @njit(parallel=True, cache=True)
 def im2col(x, size, stride, pad, out_h, out_w, cols):
     """darknet im2col_cpu for every image, side by side: x [N, C, H, W] ->
     cols [C*size*size, N*out_h*out_w]."""
-    n, c, h, w = x.shape
+    n, c = x.shape[:2]
     pixels = out_h * out_w
     for row in prange(c * size * size):
-        ch = row // (size * size)
-        ky = (row // size) % size
-        kx = row % size
         for b in range(n):
             for oy in range(out_h):
-                iy = oy * stride + ky - pad
                 base = b * pixels + oy * out_w
-                for ox in range(out_w):
-                    ix = ox * stride + kx - pad
-                    if 0 <= iy < h and 0 <= ix < w:
-                        cols[row, base + ox] = x[b, ch, iy, ix]
-                    else:
-                        cols[row, base + ox] = 0.0
+                im2col_line(x[b], row, size, stride, pad, oy, cols[row, base:base + out_w])
 
 
 @njit(parallel=True, cache=True)
@@ -328,25 +335,14 @@ def convolve_band(x, weights, bias, code, size, stride, pad, out, tasks, task):
     takes its share of the rows of out [K, oh, ow], lays out their columns (darknet
     im2col_cpu's rows), multiplies them by weights [K, C*size*size] (BLAS in this thread) and
     writes the band. The columns and products stay in cache instead of crossing memory whole."""
-    c, h, w = x.shape
+    c = x.shape[0]
     k_count, oh, ow = out.shape
     oy0 = task * oh // tasks
     rows = (task + 1) * oh // tasks - oy0
     cols = np.empty((c * size * size, rows * ow), dtype=np.float32)
     for row in range(c * size * size):
-        ch = row // (size * size)
-        ky = (row // size) % size
-        kx = row % size
         for r in range(rows):
-            iy = (oy0 + r) * stride + ky - pad
-            dest = cols[row, r * ow:(r + 1) * ow]
-            if iy < 0 or iy >= h:
-                dest[:] = 0
-                continue
-            line = x[ch, iy]
-            for ox in range(ow):
-                ix = ox * stride + kx - pad
-                dest[ox] = line[ix] if 0 <= ix < w else np.float32(0)
+            im2col_line(x, row, size, stride, pad, oy0 + r, cols[row, r * ow:(r + 1) * ow])
     m = np.empty((k_count, rows * ow), dtype=np.float32)
     np.dot(weights, cols, m)
     for k in range(k_count):
