@@ -157,7 +157,7 @@ def test_numba_remembers_its_timings(tmp_path, monkeypatch):
     $DARKNET_PY_CACHE/numba-choices.json; a later process uses it without timing, and an
     entry it does not know (another version's) is timed again."""
     import json
-    from darknet_py.backends.numba_cpu import NumbaBackend
+    from darknet_py.backends.numba_cpu import NumbaBackend, kernels_version
     monkeypatch.setenv("DARKNET_PY_CACHE", str(tmp_path / "cache"))
     cfg = tmp_path / "wide.cfg"
     cfg.write_text("[net]\nwidth=11\nheight=13\nchannels=16\nbatch=1\n"
@@ -177,6 +177,17 @@ def test_numba_remembers_its_timings(tmp_path, monkeypatch):
     saved[machine] = {key: "an algorithm of another version" for key in choices}
     (tmp_path / "cache" / "numba-choices.json").write_text(json.dumps(saved))
     assert_close(darknet_py.Network(cfg, backend="numba", seed=3).forward(x), expected, RTOL, "timed again")
+
+    # timings of other kernels (an older install) on this machine: not used, and dropped
+    assert machine.endswith(f", kernels {kernels_version()}")
+    stale = machine.replace(kernels_version(), "0123456789abcdef")
+    (tmp_path / "cache" / "numba-choices.json").write_text(json.dumps({stale: choices}))
+    timed, time_algorithms = [], NumbaBackend._time_algorithms
+    with monkeypatch.context() as m:
+        m.setattr(NumbaBackend, "_time_algorithms", lambda self, *args: timed.append(1) or time_algorithms(self, *args))
+        darknet_py.Network(cfg, backend="numba", seed=3).forward(x)
+    assert timed, "another version's timings were used"
+    assert list(json.loads((tmp_path / "cache" / "numba-choices.json").read_text())) == [machine]
 
 
 @pytest.mark.parametrize("backend", [b for b in BACKENDS if b.id != "numpy"])

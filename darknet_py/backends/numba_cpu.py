@@ -7,11 +7,14 @@ im2col band by band), each a piece sized for the core's cache. Training calls BL
 NumPy, with its own threads, between the compiled loops. Layers without a kernel here use
 the reference; every layer is checked against it (tests/test_layer_parity.py)."""
 import contextlib
+import functools
+import hashlib
 import itertools
 import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -695,16 +698,28 @@ def row_block(rows, most):
     return next(d for d in range(max(1, min(most, rows)), 0, -1) if rows % d == 0)
 
 
+@functools.lru_cache(maxsize=1)
+def kernels_version():
+    """A digest of this module's source and Numba's version: what the compiled kernels and
+    their timings depend on."""
+    source = Path(__file__).read_bytes()
+    return hashlib.sha1(source + numba.__version__.encode()).hexdigest()[:16]
+
+
 class RememberedChoices:
-    """The algorithm timed fastest per convolution shape, kept on disk per machine (like FFTW's
-    wisdom) so that later processes skip the timing: $DARKNET_PY_CACHE, else
-    ~/.cache/darknet_py, file numba-choices.json. Delete it to time again."""
+    """The algorithm timed fastest per convolution shape, kept on disk per machine and kernels'
+    version (like FFTW's wisdom) so that later processes skip the timing: $DARKNET_PY_CACHE,
+    else ~/.cache/darknet_py, file numba-choices.json. Delete it to time again. Another
+    version's timings are dropped, not reused: an update that changes a kernel changes which
+    is fastest (a stale file kept yolov2-voc's 104x104 layers on a whole-image Winograd at
+    12.7 ms a layer, where the fused one now takes 5.0)."""
 
     def __init__(self):
         root = os.environ.get("DARKNET_PY_CACHE") or os.path.join(
             os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "darknet_py")
         self.path = os.path.join(root, "numba-choices.json")
-        self.machine = f"{_cpu_model()}, {numba.config.NUMBA_NUM_THREADS} threads"
+        self.cpu = f"{_cpu_model()}, {numba.config.NUMBA_NUM_THREADS} threads"
+        self.machine = f"{self.cpu}, kernels {kernels_version()}"
         self.all = None
 
     def _load(self):
@@ -721,6 +736,8 @@ class RememberedChoices:
 
     def put(self, signature, name):
         self._load()[signature] = name
+        for machine in [m for m in self.all if m != self.machine and m.startswith(self.cpu + ",")]:
+            del self.all[machine]          # this machine's timings of other kernels' versions
         try:
             from ..weights import atomic_write
             text = json.dumps(self.all, indent=1, sort_keys=True).encode()

@@ -11,14 +11,12 @@ complete for this source and Numba version.
     python -m darknet_py.backends.numba_warmup
 """
 import functools
-import hashlib
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numba
 import numpy as np
 
 # one 3x3 layer per path, the order in which the helper compiles them
@@ -49,9 +47,7 @@ def marker():
     folder = getattr(cache, "_cache_path", None)
     if not folder:
         return None
-    source = Path(numba_cpu.__file__).read_bytes()
-    digest = hashlib.sha1(source + numba.__version__.encode()).hexdigest()[:16]
-    return Path(folder) / f"darknet_py-warm-{digest}"
+    return Path(folder) / f"darknet_py-warm-{numba_cpu.kernels_version()}"
 
 
 def start_beside():
