@@ -408,56 +408,54 @@ F2, F4, F5, F8 = np.float32(2), np.float32(4), np.float32(5), np.float32(8)
 
 
 @njit(inline="always")
-def gather_tile_row(x, ch, ty, step, d):
-    """d[i, j, tx] = x[ch, step*ty - 1 + i, step*tx - 1 + j] for one row of tiles (pad 1: cells
-    outside the map stay as the caller's zeros)."""
-    _, h, w = x.shape
-    size, tiles_w = d.shape[0], d.shape[2]
-    for i in range(size):
-        iy = ty * step - 1 + i
-        if iy < 0 or iy >= h:
-            continue
-        row = x[ch, iy]
-        for j in range(size):
-            dj = d[i, j]
-            first = 1 if j == 0 else 0                  # column -1 is padding
-            last = min(tiles_w, (w - j) // step + 1)    # step*tx - 1 + j <= w - 1
-            for tx in range(first, last):
-                dj[tx] = row[tx * step - 1 + j]
+def image_row(x, ch, iy, zeros):
+    """Row iy of channel ch, or zeros above and below the map (pad 1)."""
+    if iy < 0 or iy >= x.shape[1]:
+        return zeros
+    return x[ch, iy]
 
 
 @njit(cache=True, fastmath=True)
-def winograd4_input_row(x, ch, ty, tiles_w, v, base, d, tmp):
+def winograd4_input_row(x, ch, ty, tiles_w, v, base, cols, zeros):
     """v[36, ch, base:base + tiles_w] = B^T d B for the 6x6 tiles d (stride 4, from -1: pad 1)
-    of one row of tiles, the inner loops running along the row; d and tmp: winograd_scratch."""
-    d[:] = 0
-    gather_tile_row(x, ch, ty, 4, d)
-    for j in range(6):                                  # tmp[r, j] = (B^T d)[r, j]
-        for tx in range(tiles_w):
-            d0, d1, d2 = d[0, j, tx], d[1, j, tx], d[2, j, tx]
-            d3, d4, d5 = d[3, j, tx], d[4, j, tx], d[5, j, tx]
-            tmp[0, j, tx] = F4 * d0 - F5 * d2 + d4
-            tmp[1, j, tx] = -F4 * d1 - F4 * d2 + d3 + d4
-            tmp[2, j, tx] = F4 * d1 - F4 * d2 - d3 + d4
-            tmp[3, j, tx] = -F2 * d1 - d2 + F2 * d3 + d4
-            tmp[4, j, tx] = F2 * d1 - d2 - F2 * d3 + d4
-            tmp[5, j, tx] = F4 * d1 - F5 * d3 + d5
+    of one row of tiles. B^T first runs down the six rows along the whole width (cols[r, 1 + i]
+    = (B^T d)[r] at column i, contiguous loops), then along each tile's six columns: no
+    per-tile gather (2-2.7x faster than gathering the tiles first on 26..104-wide maps).
+    cols, zeros: winograd_scratch."""
+    w = x.shape[2]
+    y = ty * 4 - 1
+    d0, d1, d2 = image_row(x, ch, y, zeros), image_row(x, ch, y + 1, zeros), image_row(x, ch, y + 2, zeros)
+    d3, d4, d5 = image_row(x, ch, y + 3, zeros), image_row(x, ch, y + 4, zeros), image_row(x, ch, y + 5, zeros)
+    c0, c1, c2, c3, c4, c5 = cols[0], cols[1], cols[2], cols[3], cols[4], cols[5]
+    for i in range(w):
+        a0, a1, a2, a3, a4, a5 = d0[i], d1[i], d2[i], d3[i], d4[i], d5[i]
+        c0[i + 1] = F4 * a0 - F5 * a2 + a4
+        c1[i + 1] = -F4 * a1 - F4 * a2 + a3 + a4
+        c2[i + 1] = F4 * a1 - F4 * a2 - a3 + a4
+        c3[i + 1] = -F2 * a1 - a2 + F2 * a3 + a4
+        c4[i + 1] = F2 * a1 - a2 - F2 * a3 + a4
+        c5[i + 1] = F4 * a1 - F5 * a3 + a5
+    pad_columns(cols, w)
     for r in range(6):
-        o0 = v[r * 6, ch, base:base + tiles_w]
-        o1 = v[r * 6 + 1, ch, base:base + tiles_w]
-        o2 = v[r * 6 + 2, ch, base:base + tiles_w]
-        o3 = v[r * 6 + 3, ch, base:base + tiles_w]
-        o4 = v[r * 6 + 4, ch, base:base + tiles_w]
-        o5 = v[r * 6 + 5, ch, base:base + tiles_w]
+        cr = cols[r]
         for tx in range(tiles_w):
-            t0, t1, t2 = tmp[r, 0, tx], tmp[r, 1, tx], tmp[r, 2, tx]
-            t3, t4, t5 = tmp[r, 3, tx], tmp[r, 4, tx], tmp[r, 5, tx]
-            o0[tx] = F4 * t0 - F5 * t2 + t4
-            o1[tx] = -F4 * t1 - F4 * t2 + t3 + t4
-            o2[tx] = F4 * t1 - F4 * t2 - t3 + t4
-            o3[tx] = -F2 * t1 - t2 + F2 * t3 + t4
-            o4[tx] = F2 * t1 - t2 - F2 * t3 + t4
-            o5[tx] = F4 * t1 - F5 * t3 + t5
+            i = 4 * tx
+            t0, t1, t2, t3, t4, t5 = cr[i], cr[i + 1], cr[i + 2], cr[i + 3], cr[i + 4], cr[i + 5]
+            v[r * 6, ch, base + tx] = F4 * t0 - F5 * t2 + t4
+            v[r * 6 + 1, ch, base + tx] = -F4 * t1 - F4 * t2 + t3 + t4
+            v[r * 6 + 2, ch, base + tx] = F4 * t1 - F4 * t2 - t3 + t4
+            v[r * 6 + 3, ch, base + tx] = -F2 * t1 - t2 + F2 * t3 + t4
+            v[r * 6 + 4, ch, base + tx] = F2 * t1 - t2 - F2 * t3 + t4
+            v[r * 6 + 5, ch, base + tx] = F4 * t1 - F5 * t3 + t5
+
+
+@njit(inline="always")
+def pad_columns(cols, w):
+    """Column -1 and those right of the map: zeros (pad 1, and the last tiles' overhang)."""
+    for r in range(cols.shape[0]):
+        cols[r, 0] = 0
+        for i in range(w + 1, cols.shape[1]):
+            cols[r, i] = 0
 
 
 @njit(cache=True, fastmath=True)
@@ -511,29 +509,30 @@ G2 = np.array([[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 
 
 
 @njit(cache=True, fastmath=True)
-def winograd2_input_row(x, ch, ty, tiles_w, v, base, d, tmp):
+def winograd2_input_row(x, ch, ty, tiles_w, v, base, cols, zeros):
     """v[16, ch, base:base + tiles_w] = B^T d B for the 4x4 tiles d (stride 2, from -1) of one
-    row of tiles: F(2x2, 3x3)."""
-    d[:] = 0
-    gather_tile_row(x, ch, ty, 2, d)
-    for j in range(4):
-        for tx in range(tiles_w):
-            d0, d1, d2, d3 = d[0, j, tx], d[1, j, tx], d[2, j, tx], d[3, j, tx]
-            tmp[0, j, tx] = d0 - d2
-            tmp[1, j, tx] = d1 + d2
-            tmp[2, j, tx] = d2 - d1
-            tmp[3, j, tx] = d1 - d3
+    row of tiles: F(2x2, 3x3), down the rows first as in winograd4_input_row."""
+    w = x.shape[2]
+    y = ty * 2 - 1
+    d0, d1 = image_row(x, ch, y, zeros), image_row(x, ch, y + 1, zeros)
+    d2, d3 = image_row(x, ch, y + 2, zeros), image_row(x, ch, y + 3, zeros)
+    c0, c1, c2, c3 = cols[0], cols[1], cols[2], cols[3]
+    for i in range(w):
+        a0, a1, a2, a3 = d0[i], d1[i], d2[i], d3[i]
+        c0[i + 1] = a0 - a2
+        c1[i + 1] = a1 + a2
+        c2[i + 1] = a2 - a1
+        c3[i + 1] = a1 - a3
+    pad_columns(cols, w)
     for r in range(4):
-        o0 = v[r * 4, ch, base:base + tiles_w]
-        o1 = v[r * 4 + 1, ch, base:base + tiles_w]
-        o2 = v[r * 4 + 2, ch, base:base + tiles_w]
-        o3 = v[r * 4 + 3, ch, base:base + tiles_w]
+        cr = cols[r]
         for tx in range(tiles_w):
-            t0, t1, t2, t3 = tmp[r, 0, tx], tmp[r, 1, tx], tmp[r, 2, tx], tmp[r, 3, tx]
-            o0[tx] = t0 - t2
-            o1[tx] = t1 + t2
-            o2[tx] = t2 - t1
-            o3[tx] = t1 - t3
+            i = 2 * tx
+            t0, t1, t2, t3 = cr[i], cr[i + 1], cr[i + 2], cr[i + 3]
+            v[r * 4, ch, base + tx] = t0 - t2
+            v[r * 4 + 1, ch, base + tx] = t1 + t2
+            v[r * 4 + 2, ch, base + tx] = t2 - t1
+            v[r * 4 + 3, ch, base + tx] = t1 - t3
 
 
 @njit(cache=True, fastmath=True)
@@ -563,11 +562,11 @@ def winograd2_output_row(m, k, base, tiles_w, b, code, plane, ty, tmp):
 
 
 @njit(inline="always")
-def winograd_input_row(tile, x, ch, ty, tiles_w, v, base, d, tmp):
+def winograd_input_row(tile, x, ch, ty, tiles_w, v, base, cols, zeros):
     if tile == 4:
-        winograd4_input_row(x, ch, ty, tiles_w, v, base, d, tmp)
+        winograd4_input_row(x, ch, ty, tiles_w, v, base, cols, zeros)
     else:
-        winograd2_input_row(x, ch, ty, tiles_w, v, base, d, tmp)
+        winograd2_input_row(x, ch, ty, tiles_w, v, base, cols, zeros)
 
 
 @njit(inline="always")
@@ -580,11 +579,11 @@ def winograd_output_row(tile, m, k, base, tiles_w, b, code, plane, ty, tmp):
 
 @njit(inline="always")
 def winograd_scratch(tile, tiles_w):
-    """A task's buffers for the row transforms: the gathered tiles d and the half-transformed
-    B^T d, [tile + 2, tile + 2, tiles_w] each, and A^T m, [tile, tile + 2, tiles_w] (allocated
-    once per task, not per row: up to ~10% of a small layer's time)."""
+    """A task's buffers for the row transforms (allocated once per task, not per row: up to
+    ~10% of a small layer's time): the input rows down-transformed, [tile + 2, tile * tiles_w
+    + 2], a row of zeros for the padding, and A^T m, [tile, tile + 2, tiles_w]."""
     size = tile + 2
-    return (np.empty((size, size, tiles_w), dtype=np.float32), np.empty((size, size, tiles_w), dtype=np.float32),
+    return (np.empty((size, tile * tiles_w + 2), dtype=np.float32), np.zeros(tile * tiles_w, dtype=np.float32),
             np.empty((tile, size, tiles_w), dtype=np.float32))
 
 
@@ -592,10 +591,10 @@ def winograd_scratch(tile, tiles_w):
 def winograd_input_task(tile, x, tiles_h, tiles_w, v, first, tasks, task):
     """V[points, C, first + T] = B^T d B for the tiles d of x [C, H, W] in task ``task``'s
     share of the (channel, row of tiles) pairs. ``first`` places the image among a batch."""
-    d, tmp, _ = winograd_scratch(tile, tiles_w)
+    cols, zeros, _ = winograd_scratch(tile, tiles_w)
     for job in range(task, x.shape[0] * tiles_h, tasks):
         ty = job % tiles_h
-        winograd_input_row(tile, x, job // tiles_h, ty, tiles_w, v, first + ty * tiles_w, d, tmp)
+        winograd_input_row(tile, x, job // tiles_h, ty, tiles_w, v, first + ty * tiles_w, cols, zeros)
 
 
 @njit(cache=True, nogil=True)
@@ -623,10 +622,10 @@ def winograd_fused_task(tile, x, u, bias, code, out, tasks, task):
     rows = (task + 1) * tiles_h // tasks - ty0
     t = rows * tiles_w
     v = np.empty((points, c, t), dtype=np.float32)
-    d, tmp, out_tmp = winograd_scratch(tile, tiles_w)
+    cols, zeros, out_tmp = winograd_scratch(tile, tiles_w)
     for ch in range(c):
         for r in range(rows):
-            winograd_input_row(tile, x, ch, ty0 + r, tiles_w, v, r * tiles_w, d, tmp)
+            winograd_input_row(tile, x, ch, ty0 + r, tiles_w, v, r * tiles_w, cols, zeros)
     m = np.empty((points, k_block, t), dtype=np.float32)
     for i in range(blocks):
         for p in range(points):
@@ -736,7 +735,7 @@ class RememberedChoices:
 
     def put(self, signature, name):
         self._load()[signature] = name
-        for machine in [m for m in self.all if m != self.machine and m.startswith(self.cpu + ",")]:
+        for machine in [m for m in self.all if m != self.machine and (m == self.cpu or m.startswith(self.cpu + ","))]:
             del self.all[machine]          # this machine's timings of other kernels' versions
         try:
             from ..weights import atomic_write
