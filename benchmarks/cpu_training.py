@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import darknet_py  # noqa: F401  before NumPy, as the CLI: it sets OpenBLAS's thread timeout
 import numpy as np
 
 from bench_common import first_and_median, whole_batch_cfg
