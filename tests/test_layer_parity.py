@@ -147,6 +147,9 @@ def test_every_numba_convolution_algorithm(tmp_path, height, width):
         backend.FUSED_FILTERS = 8             # the fused Winograd by several blocks of filters
         for name in algorithms:
             assert_close(backend._run(name, layer, x, 1), expected, RTOL, name + " by blocks of 8 filters")
+        backend.FUSED_TILES = 5               # and by shares of ~5 tiles, most ending mid-row
+        for name in algorithms:
+            assert_close(backend._run(name, layer, x, 1), expected, RTOL, name + " by shares of 5 tiles")
     backend.WINOGRAD_BATCH_BYTES = 0          # Winograd image by image, not the batch at once
     for name in algorithms:
         assert_close(backend._run(name, layer, x, 1), expected, RTOL, name + " image by image")

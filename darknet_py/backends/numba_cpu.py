@@ -416,29 +416,30 @@ def image_row(x, ch, iy, zeros):
 
 
 @njit(cache=True, fastmath=True)
-def winograd4_input_row(x, ch, ty, tiles_w, v, base, cols, zeros):
-    """v[36, ch, base:base + tiles_w] = B^T d B for the 6x6 tiles d (stride 4, from -1: pad 1)
-    of one row of tiles. B^T first runs down the six rows along the whole width (cols[r, 1 + i]
-    = (B^T d)[r] at column i, contiguous loops), then along each tile's six columns: no
-    per-tile gather (2-2.7x faster than gathering the tiles first on 26..104-wide maps).
-    cols, zeros: winograd_scratch."""
-    w = x.shape[2]
+def winograd4_input_row(x, ch, ty, tx0, tx1, v, base, cols, zeros):
+    """v[36, ch, base:base + tx1 - tx0] = B^T d B for the 6x6 tiles d (stride 4, from -1: pad 1)
+    tx0..tx1 - 1 of row ty of tiles. B^T first runs down the six rows along the tiles' columns
+    (cols[r, j] = (B^T d)[r] at image column 4*tx0 - 1 + j, contiguous loops), then along each
+    tile's six columns: no per-tile gather (2-2.7x faster than gathering the tiles first on
+    26..104-wide maps). cols, zeros: winograd_scratch."""
+    first, lo, hi = tile_columns(4, tx0, tx1, x.shape[2])
     y = ty * 4 - 1
     d0, d1, d2 = image_row(x, ch, y, zeros), image_row(x, ch, y + 1, zeros), image_row(x, ch, y + 2, zeros)
     d3, d4, d5 = image_row(x, ch, y + 3, zeros), image_row(x, ch, y + 4, zeros), image_row(x, ch, y + 5, zeros)
     c0, c1, c2, c3, c4, c5 = cols[0], cols[1], cols[2], cols[3], cols[4], cols[5]
-    for i in range(w):
+    for j in range(lo, hi):
+        i = first + j
         a0, a1, a2, a3, a4, a5 = d0[i], d1[i], d2[i], d3[i], d4[i], d5[i]
-        c0[i + 1] = F4 * a0 - F5 * a2 + a4
-        c1[i + 1] = -F4 * a1 - F4 * a2 + a3 + a4
-        c2[i + 1] = F4 * a1 - F4 * a2 - a3 + a4
-        c3[i + 1] = -F2 * a1 - a2 + F2 * a3 + a4
-        c4[i + 1] = F2 * a1 - a2 - F2 * a3 + a4
-        c5[i + 1] = F4 * a1 - F5 * a3 + a5
-    pad_columns(cols, w)
+        c0[j] = F4 * a0 - F5 * a2 + a4
+        c1[j] = -F4 * a1 - F4 * a2 + a3 + a4
+        c2[j] = F4 * a1 - F4 * a2 - a3 + a4
+        c3[j] = -F2 * a1 - a2 + F2 * a3 + a4
+        c4[j] = F2 * a1 - a2 - F2 * a3 + a4
+        c5[j] = F4 * a1 - F5 * a3 + a5
+    pad_columns(cols, lo, hi, 4 * (tx1 - tx0) + 2)
     for r in range(6):
         cr = cols[r]
-        for tx in range(tiles_w):
+        for tx in range(tx1 - tx0):
             i = 4 * tx
             t0, t1, t2, t3, t4, t5 = cr[i], cr[i + 1], cr[i + 2], cr[i + 3], cr[i + 4], cr[i + 5]
             v[r * 6, ch, base + tx] = F4 * t0 - F5 * t2 + t4
@@ -450,28 +451,39 @@ def winograd4_input_row(x, ch, ty, tiles_w, v, base, cols, zeros):
 
 
 @njit(inline="always")
-def pad_columns(cols, w):
-    """Column -1 and those right of the map: zeros (pad 1, and the last tiles' overhang)."""
+def tile_columns(tile, tx0, tx1, w):
+    """For tiles tx0..tx1 - 1 of a row: the image column of their first input column (pad 1:
+    from -1) and the range [lo, hi) of their tile * (tx1 - tx0) + 2 columns inside the map."""
+    first = tile * tx0 - 1
+    return first, max(0, -first), min(w - first, tile * (tx1 - tx0) + 2)
+
+
+@njit(inline="always")
+def pad_columns(cols, lo, hi, n):
+    """The columns outside the map, [0, lo) and [hi, n): zeros (pad 1, the last tile's overhang)."""
     for r in range(cols.shape[0]):
-        cols[r, 0] = 0
-        for i in range(w + 1, cols.shape[1]):
-            cols[r, i] = 0
+        for j in range(lo):
+            cols[r, j] = 0
+        for j in range(hi, n):
+            cols[r, j] = 0
 
 
 @njit(cache=True, fastmath=True)
-def winograd4_output_row(m, k, base, tiles_w, b, code, plane, ty, tmp):
-    """plane[4*ty:4*ty + 4] = A^T m A + b, activated, for the row of tiles whose products are
-    m[36, k, base:base + tiles_w], cropped to the plane; tmp[r, j] = (A^T m)[r, j]."""
+def winograd4_output_row(m, k, base, tx0, tx1, b, code, plane, ty, tmp):
+    """plane[4*ty:4*ty + 4, 4*tx0:4*tx1] = A^T m A + b, activated, for tiles tx0..tx1 - 1 of
+    row ty whose products are m[36, k, base:base + tx1 - tx0], cropped to the plane;
+    tmp[r, j] = (A^T m)[r, j]."""
     h, w = plane.shape
-    full = min(tiles_w, w // 4)            # tiles whose 4 columns all lie inside the map
+    n = tx1 - tx0
+    full = max(0, min(n, w // 4 - tx0))    # tiles whose 4 columns all lie inside the map
     for j in range(6):
-        s0 = m[j, k, base:base + tiles_w]
-        s1 = m[6 + j, k, base:base + tiles_w]
-        s2 = m[12 + j, k, base:base + tiles_w]
-        s3 = m[18 + j, k, base:base + tiles_w]
-        s4 = m[24 + j, k, base:base + tiles_w]
-        s5 = m[30 + j, k, base:base + tiles_w]
-        for tx in range(tiles_w):
+        s0 = m[j, k, base:base + n]
+        s1 = m[6 + j, k, base:base + n]
+        s2 = m[12 + j, k, base:base + n]
+        s3 = m[18 + j, k, base:base + n]
+        s4 = m[24 + j, k, base:base + n]
+        s5 = m[30 + j, k, base:base + n]
+        for tx in range(n):
             m0, m1, m2, m3, m4, m5 = s0[tx], s1[tx], s2[tx], s3[tx], s4[tx], s5[tx]
             tmp[0, j, tx] = m0 + m1 + m2 + m3 + m4
             tmp[1, j, tx] = m1 - m2 + F2 * m3 - F2 * m4
@@ -481,8 +493,8 @@ def winograd4_output_row(m, k, base, tiles_w, b, code, plane, ty, tmp):
         oy = ty * 4 + r
         if oy >= h:
             break
-        row = plane[oy]
-        for tx in range(tiles_w):
+        row = plane[oy, 4 * tx0:]
+        for tx in range(n):
             r0, r1, r2 = tmp[r, 0, tx], tmp[r, 1, tx], tmp[r, 2, tx]
             r3, r4, r5 = tmp[r, 3, tx], tmp[r, 4, tx], tmp[r, 5, tx]
             v0 = activate(r0 + r1 + r2 + r3 + r4 + b, code)
@@ -497,9 +509,9 @@ def winograd4_output_row(m, k, base, tiles_w, b, code, plane, ty, tmp):
             else:
                 ox = tx * 4
                 row[ox] = v0
-                if ox + 1 < w:
+                if ox + 1 < row.size:
                     row[ox + 1] = v1
-                if ox + 2 < w:
+                if ox + 2 < row.size:
                     row[ox + 2] = v2
 
 
@@ -509,24 +521,25 @@ G2 = np.array([[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 
 
 
 @njit(cache=True, fastmath=True)
-def winograd2_input_row(x, ch, ty, tiles_w, v, base, cols, zeros):
-    """v[16, ch, base:base + tiles_w] = B^T d B for the 4x4 tiles d (stride 2, from -1) of one
-    row of tiles: F(2x2, 3x3), down the rows first as in winograd4_input_row."""
-    w = x.shape[2]
+def winograd2_input_row(x, ch, ty, tx0, tx1, v, base, cols, zeros):
+    """v[16, ch, base:base + tx1 - tx0] = B^T d B for the 4x4 tiles d (stride 2, from -1)
+    tx0..tx1 - 1 of row ty: F(2x2, 3x3), down the rows first as in winograd4_input_row."""
+    first, lo, hi = tile_columns(2, tx0, tx1, x.shape[2])
     y = ty * 2 - 1
     d0, d1 = image_row(x, ch, y, zeros), image_row(x, ch, y + 1, zeros)
     d2, d3 = image_row(x, ch, y + 2, zeros), image_row(x, ch, y + 3, zeros)
     c0, c1, c2, c3 = cols[0], cols[1], cols[2], cols[3]
-    for i in range(w):
+    for j in range(lo, hi):
+        i = first + j
         a0, a1, a2, a3 = d0[i], d1[i], d2[i], d3[i]
-        c0[i + 1] = a0 - a2
-        c1[i + 1] = a1 + a2
-        c2[i + 1] = a2 - a1
-        c3[i + 1] = a1 - a3
-    pad_columns(cols, w)
+        c0[j] = a0 - a2
+        c1[j] = a1 + a2
+        c2[j] = a2 - a1
+        c3[j] = a1 - a3
+    pad_columns(cols, lo, hi, 2 * (tx1 - tx0) + 2)
     for r in range(4):
         cr = cols[r]
-        for tx in range(tiles_w):
+        for tx in range(tx1 - tx0):
             i = 2 * tx
             t0, t1, t2, t3 = cr[i], cr[i + 1], cr[i + 2], cr[i + 3]
             v[r * 4, ch, base + tx] = t0 - t2
@@ -536,15 +549,17 @@ def winograd2_input_row(x, ch, ty, tiles_w, v, base, cols, zeros):
 
 
 @njit(cache=True, fastmath=True)
-def winograd2_output_row(m, k, base, tiles_w, b, code, plane, ty, tmp):
-    """plane[2*ty:2*ty + 2] = A^T m A + b, activated, per 2x2 tile, cropped: F(2x2, 3x3)."""
+def winograd2_output_row(m, k, base, tx0, tx1, b, code, plane, ty, tmp):
+    """plane[2*ty:2*ty + 2, 2*tx0:2*tx1] = A^T m A + b, activated, per 2x2 tile, cropped:
+    F(2x2, 3x3)."""
     h, w = plane.shape
+    n = tx1 - tx0
     for j in range(4):
-        s0 = m[j, k, base:base + tiles_w]
-        s1 = m[4 + j, k, base:base + tiles_w]
-        s2 = m[8 + j, k, base:base + tiles_w]
-        s3 = m[12 + j, k, base:base + tiles_w]
-        for tx in range(tiles_w):
+        s0 = m[j, k, base:base + n]
+        s1 = m[4 + j, k, base:base + n]
+        s2 = m[8 + j, k, base:base + n]
+        s3 = m[12 + j, k, base:base + n]
+        for tx in range(n):
             m0, m1, m2, m3 = s0[tx], s1[tx], s2[tx], s3[tx]
             tmp[0, j, tx] = m0 + m1 + m2
             tmp[1, j, tx] = m1 - m2 - m3
@@ -553,28 +568,28 @@ def winograd2_output_row(m, k, base, tiles_w, b, code, plane, ty, tmp):
         if oy >= h:
             break
         row = plane[oy]
-        for tx in range(tiles_w):
+        for tx in range(n):
             t0, t1, t2, t3 = tmp[r, 0, tx], tmp[r, 1, tx], tmp[r, 2, tx], tmp[r, 3, tx]
-            ox = tx * 2
+            ox = (tx0 + tx) * 2
             row[ox] = activate(t0 + t1 + t2 + b, code)
             if ox + 1 < w:
                 row[ox + 1] = activate(t1 - t2 - t3 + b, code)
 
 
 @njit(inline="always")
-def winograd_input_row(tile, x, ch, ty, tiles_w, v, base, cols, zeros):
+def winograd_input_row(tile, x, ch, ty, tx0, tx1, v, base, cols, zeros):
     if tile == 4:
-        winograd4_input_row(x, ch, ty, tiles_w, v, base, cols, zeros)
+        winograd4_input_row(x, ch, ty, tx0, tx1, v, base, cols, zeros)
     else:
-        winograd2_input_row(x, ch, ty, tiles_w, v, base, cols, zeros)
+        winograd2_input_row(x, ch, ty, tx0, tx1, v, base, cols, zeros)
 
 
 @njit(inline="always")
-def winograd_output_row(tile, m, k, base, tiles_w, b, code, plane, ty, tmp):
+def winograd_output_row(tile, m, k, base, tx0, tx1, b, code, plane, ty, tmp):
     if tile == 4:
-        winograd4_output_row(m, k, base, tiles_w, b, code, plane, ty, tmp)
+        winograd4_output_row(m, k, base, tx0, tx1, b, code, plane, ty, tmp)
     else:
-        winograd2_output_row(m, k, base, tiles_w, b, code, plane, ty, tmp)
+        winograd2_output_row(m, k, base, tx0, tx1, b, code, plane, ty, tmp)
 
 
 @njit(inline="always")
@@ -594,7 +609,7 @@ def winograd_input_task(tile, x, tiles_h, tiles_w, v, first, tasks, task):
     cols, zeros, _ = winograd_scratch(tile, tiles_w)
     for job in range(task, x.shape[0] * tiles_h, tasks):
         ty = job % tiles_h
-        winograd_input_row(tile, x, job // tiles_h, ty, tiles_w, v, first + ty * tiles_w, cols, zeros)
+        winograd_input_row(tile, x, job // tiles_h, ty, 0, tiles_w, v, first + ty * tiles_w, cols, zeros)
 
 
 @njit(cache=True, nogil=True)
@@ -604,36 +619,39 @@ def winograd_output_task(tile, m, tiles_h, tiles_w, bias, code, out, first, task
     _, _, tmp = winograd_scratch(tile, tiles_w)
     for job in range(task, out.shape[0] * tiles_h, tasks):
         k, ty = job // tiles_h, job % tiles_h
-        winograd_output_row(tile, m, k, first + ty * tiles_w, tiles_w, bias[k], code, out[k], ty, tmp)
+        winograd_output_row(tile, m, k, first + ty * tiles_w, 0, tiles_w, bias[k], code, out[k], ty, tmp)
 
 
 @njit(cache=True, nogil=True)
 def winograd_fused_task(tile, x, u, bias, code, out, tasks, task):
     """One piece of a Winograd convolution of x [C, H, W] sized for the cache: task ``task`` of
-    ``tasks`` takes its share of the rows of tiles, transforms them (V [points, C, T]),
-    multiplies them by one block of filters u[:, i] ([points, K / block, block, C]) at a time
-    (M = U V, BLAS called in this thread) and writes those filters' outputs. V and M stay in
-    the core's cache, where the whole-image kernels send both through memory (on 208x208
-    maps, ~40 MB each way)."""
+    ``tasks`` takes its share of the tiles (row-major, an equal count each: whole rows of
+    tiles left one task with 4 rows of a 13x13 map's 7 and the other core waiting),
+    transforms them (V [points, C, T]), multiplies them by one block of filters u[:, i]
+    ([points, K / block, block, C]) at a time (M = U V, BLAS called in this thread) and writes
+    those filters' outputs. V and M stay in the core's cache, where the whole-image kernels
+    send both through memory (on 208x208 maps, ~40 MB each way)."""
     c, h, w = x.shape
     points, blocks, k_block = u.shape[0], u.shape[1], u.shape[2]
-    tiles_h, tiles_w = (h + tile - 1) // tile, (w + tile - 1) // tile
-    ty0 = task * tiles_h // tasks
-    rows = (task + 1) * tiles_h // tasks - ty0
-    t = rows * tiles_w
-    v = np.empty((points, c, t), dtype=np.float32)
+    tiles_w = (w + tile - 1) // tile
+    total = ((h + tile - 1) // tile) * tiles_w
+    t0, t1 = task * total // tasks, (task + 1) * total // tasks
+    v = np.empty((points, c, t1 - t0), dtype=np.float32)
     cols, zeros, out_tmp = winograd_scratch(tile, tiles_w)
+    rows = range(t0 // tiles_w, (t1 - 1) // tiles_w + 1)
     for ch in range(c):
-        for r in range(rows):
-            winograd_input_row(tile, x, ch, ty0 + r, tiles_w, v, r * tiles_w, cols, zeros)
-    m = np.empty((points, k_block, t), dtype=np.float32)
+        for ty in rows:
+            a, e = max(t0, ty * tiles_w), min(t1, (ty + 1) * tiles_w)   # this row's tiles in the share
+            winograd_input_row(tile, x, ch, ty, a - ty * tiles_w, e - ty * tiles_w, v, a - t0, cols, zeros)
+    m = np.empty((points, k_block, t1 - t0), dtype=np.float32)
     for i in range(blocks):
         for p in range(points):
             np.dot(u[p, i], v[p], m[p])
         for k in range(k_block):
-            for r in range(rows):
-                winograd_output_row(tile, m, k, r * tiles_w, tiles_w, bias[i * k_block + k], code,
-                                    out[i * k_block + k], ty0 + r, out_tmp)
+            for ty in rows:
+                a, e = max(t0, ty * tiles_w), min(t1, (ty + 1) * tiles_w)
+                winograd_output_row(tile, m, k, a - t0, a - ty * tiles_w, e - ty * tiles_w,
+                                    bias[i * k_block + k], code, out[i * k_block + k], ty, out_tmp)
 
 
 @njit(cache=True, nogil=True)
@@ -649,7 +667,7 @@ def winograd_filters_task(tile, u, v, bias, code, out, tiles_h, tiles_w, tasks, 
         np.dot(u[p, task], v[p], m[p])
     for k in range(k_block):
         for ty in range(tiles_h):
-            winograd_output_row(tile, m, k, ty * tiles_w, tiles_w, bias[task * k_block + k], code,
+            winograd_output_row(tile, m, k, ty * tiles_w, 0, tiles_w, bias[task * k_block + k], code,
                                 out[task * k_block + k], ty, tmp)
 
 
@@ -950,7 +968,7 @@ class NumbaBackend(NumpyBackend):
     def _by_bands(self, tile, u, b, code, x, out, tiles_h, tiles_w):
         points, k, c = u.shape
         u = u.reshape(points, -1, row_block(k, self.FUSED_FILTERS), c)
-        tasks = balanced_tasks(tiles_h, tiles_w, self.FUSED_TILES)
+        tasks = balanced_tasks(tiles_h * tiles_w, 1, self.FUSED_TILES)
         for i in range(x.shape[0]):
             run_tasks(winograd_fused_task, (tile, np.ascontiguousarray(x[i]), u, b, code, out[i]), tasks)
 
