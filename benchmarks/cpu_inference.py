@@ -7,8 +7,9 @@ usage: python benchmarks/cpu_inference.py [-cfgs yolov2-voc,yolov2-tiny-voc] [-s
                                           [-peers numpy,torch,opencv,pytorch]
 
 Prints ms per image, images per second, peak RSS and each figure's ratio to OpenCV's, with
-the GEMM bound (the network's FLOPs at a measured sgemm rate) and each peer's first-call time
-(for Numba: its compiled code cached, its per-layer algorithm timing not yet remembered).
+the GEMM bound (the network's FLOPs at a measured sgemm rate), each peer's first-call time
+(for Numba: its compiled code cached, its per-layer algorithm timing not yet remembered) and
+each process's ms per image (the machine's spread).
 Weights are generated (Darknet's initialisation): speed does not depend on their values.
 With -repeat N every peer runs in N fresh processes, taken in turn (numba, opencv, numba,
 ...), and each figure is the median over them: on a shared machine whose speed wanders,
@@ -122,11 +123,13 @@ def main():
                 print(f"\n{name} at {a.size}, batch {batch}: {flops:.2f} BFLOPs/image, GEMM bound "
                       f"{1000 * flops / gflops:.0f} ms/image" + (f"; medians of {a.repeat} processes each"
                                                                   if a.repeat > 1 else ""))
-                print(f"  {'peer':10s} {'ms/img':>8s} {'img/s':>8s} {'peak MB':>8s} {'first s':>8s} {'vs OpenCV':>10s}")
+                print(f"  {'peer':10s} {'ms/img':>8s} {'img/s':>8s} {'peak MB':>8s} {'first s':>8s} {'vs OpenCV':>10s}"
+                      f"  {'ms/img per process':s}")
                 for peer, r in rows.items():
                     ratio = r["ms_per_image"] / base["ms_per_image"] if base else float("nan")
+                    each = " ".join(f"{result['ms_per_image']:.1f}" for result in runs[peer])
                     print(f"  {peer:10s} {r['ms_per_image']:8.1f} {1000 / r['ms_per_image']:8.2f} "
-                          f"{r['peak_rss_mb']:8.0f} {r['first_s']:8.2f} {ratio:10.2f}")
+                          f"{r['peak_rss_mb']:8.0f} {r['first_s']:8.2f} {ratio:10.2f}  {each}")
 
 
 if __name__ == "__main__":
