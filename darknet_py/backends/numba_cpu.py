@@ -930,7 +930,7 @@ class NumbaBackend(NumpyBackend):
 
     WINOGRAD_BATCH_BYTES = 64 << 20
     ROW_TASKS = 8               # the whole-image transforms: tasks of interleaved rows of tiles
-    FUSED_TILES = 64            # tiles per task, about: V and M of a task stay in L2
+    FUSED_TILES = 128           # tiles per task, about: 0-12% faster than 64 on 208..52 maps, 256 no better
     FUSED_FILTERS = 64          # filters per gemm
 
     def _winograd(self, layer, x, code, name):
