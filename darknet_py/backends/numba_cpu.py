@@ -605,9 +605,12 @@ def winograd_scratch(tile, tiles_w):
 @njit(cache=True, nogil=True)
 def winograd_input_task(tile, x, tiles_h, tiles_w, v, first, tasks, task):
     """V[points, C, first + T] = B^T d B for the tiles d of x [C, H, W] in task ``task``'s
-    share of the (channel, row of tiles) pairs. ``first`` places the image among a batch."""
+    share of the (channel, row of tiles) pairs, a contiguous run of them: interleaved, two
+    cores wrote neighbouring rows' tiles into the same cache lines. ``first`` places the
+    image among a batch."""
     cols, zeros, _ = winograd_scratch(tile, tiles_w)
-    for job in range(task, x.shape[0] * tiles_h, tasks):
+    jobs = x.shape[0] * tiles_h
+    for job in range(task * jobs // tasks, (task + 1) * jobs // tasks):
         ty = job % tiles_h
         winograd_input_row(tile, x, job // tiles_h, ty, 0, tiles_w, v, first + ty * tiles_w, cols, zeros)
 
@@ -615,9 +618,10 @@ def winograd_input_task(tile, x, tiles_h, tiles_w, v, first, tasks, task):
 @njit(cache=True, nogil=True)
 def winograd_output_task(tile, m, tiles_h, tiles_w, bias, code, out, first, tasks, task):
     """out[K, H, W] = A^T m A per tile, cropped, plus bias and the activation, for task
-    ``task``'s share of the (filter, row of tiles) pairs."""
+    ``task``'s share of the (filter, row of tiles) pairs, a contiguous run of them."""
     _, _, tmp = winograd_scratch(tile, tiles_w)
-    for job in range(task, out.shape[0] * tiles_h, tasks):
+    jobs = out.shape[0] * tiles_h
+    for job in range(task * jobs // tasks, (task + 1) * jobs // tasks):
         k, ty = job // tiles_h, job % tiles_h
         winograd_output_row(tile, m, k, first + ty * tiles_w, 0, tiles_w, bias[k], code, out[k], ty, tmp)
 
