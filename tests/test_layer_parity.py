@@ -121,7 +121,7 @@ def test_reference_backward_is_the_gradient(tmp_path, case):
 @pytest.mark.parametrize("height,width", [(13, 11), (26, 30), (50, 46)])
 def test_every_numba_convolution_algorithm(tmp_path, height, width):
     """The Numba backend picks, per layer and shape, the fastest of im2col and Winograd
-    F(2x2,3x3) / F(4x4,3x3), whole-image or fused band by band, by timing: each must match
+    F(2x2,3x3) / F(4x4,3x3), whole-image or fused share by share of tiles, by timing: each must match
     the reference, whichever is picked, and however its gemms are split."""
     cfg = tmp_path / "wide.cfg"
     cfg.write_text(f"[net]\nwidth={width}\nheight={height}\nchannels=16\nbatch=2\n"

@@ -2,9 +2,9 @@
 fused bias + activation, max-pool with its argmax, activation gradients) and batch norm folded
 into the weights for inference (``scale / (sqrt(var) + 1e-6)``, Darknet's denominator).
 Inference keeps one set of threads busy: BLAS limited to one thread, every gemm called from
-compiled code in Numba's threads or in tasks on a small thread pool (Winograd band by band,
-im2col band by band), each a piece sized for the core's cache. Training calls BLAS through
-NumPy, with its own threads, between the compiled loops. Layers without a kernel here use
+compiled code in Numba's threads or in tasks on a small thread pool (Winograd by equal shares
+of tiles, im2col band by band), each a piece sized for the core's cache. Training calls BLAS
+through NumPy, with its own threads, between the compiled loops. Layers without a kernel here use
 the reference; every layer is checked against it (tests/test_layer_parity.py)."""
 import contextlib
 import functools
@@ -626,6 +626,14 @@ def winograd_output_task(tile, m, tiles_h, tiles_w, bias, code, out, first, task
         winograd_output_row(tile, m, k, first + ty * tiles_w, 0, tiles_w, bias[k], code, out[k], ty, tmp)
 
 
+@njit(inline="always")
+def row_share(t0, t1, ty, tiles_w):
+    """The tiles [tx0, tx1) of row ty that lie in the share [t0, t1) of a map's tiles
+    (row-major), and where the first of them sits in the share."""
+    first, last = max(t0, ty * tiles_w), min(t1, (ty + 1) * tiles_w)
+    return first - ty * tiles_w, last - ty * tiles_w, first - t0
+
+
 @njit(cache=True, nogil=True)
 def winograd_fused_task(tile, x, u, bias, code, out, tasks, task):
     """One piece of a Winograd convolution of x [C, H, W] sized for the cache: task ``task`` of
@@ -645,17 +653,17 @@ def winograd_fused_task(tile, x, u, bias, code, out, tasks, task):
     rows = range(t0 // tiles_w, (t1 - 1) // tiles_w + 1)
     for ch in range(c):
         for ty in rows:
-            a, e = max(t0, ty * tiles_w), min(t1, (ty + 1) * tiles_w)   # this row's tiles in the share
-            winograd_input_row(tile, x, ch, ty, a - ty * tiles_w, e - ty * tiles_w, v, a - t0, cols, zeros)
+            tx0, tx1, base = row_share(t0, t1, ty, tiles_w)
+            winograd_input_row(tile, x, ch, ty, tx0, tx1, v, base, cols, zeros)
     m = np.empty((points, k_block, t1 - t0), dtype=np.float32)
     for i in range(blocks):
         for p in range(points):
             np.dot(u[p, i], v[p], m[p])
         for k in range(k_block):
             for ty in rows:
-                a, e = max(t0, ty * tiles_w), min(t1, (ty + 1) * tiles_w)
-                winograd_output_row(tile, m, k, a - t0, a - ty * tiles_w, e - ty * tiles_w,
-                                    bias[i * k_block + k], code, out[i * k_block + k], ty, out_tmp)
+                tx0, tx1, base = row_share(t0, t1, ty, tiles_w)
+                winograd_output_row(tile, m, k, base, tx0, tx1, bias[i * k_block + k], code,
+                                    out[i * k_block + k], ty, out_tmp)
 
 
 @njit(cache=True, nogil=True)
@@ -757,8 +765,8 @@ class RememberedChoices:
 
     def put(self, signature, name):
         self._load()[signature] = name
-        for machine in [m for m in self.all if m != self.machine and (m == self.cpu or m.startswith(self.cpu + ","))]:
-            del self.all[machine]          # this machine's timings of other kernels' versions
+        for stale in [m for m in self.all if m != self.machine and m.split(", kernels ")[0] == self.cpu]:
+            del self.all[stale]            # this machine's timings of other kernels' versions
         try:
             from ..weights import atomic_write
             text = json.dumps(self.all, indent=1, sort_keys=True).encode()
@@ -905,7 +913,7 @@ class NumbaBackend(NumpyBackend):
         return super().forward_layer(layer, inputs, state)
 
     WINOGRAD4_MIN_TILES = 36
-    # output tile and filter transform per Winograd variant; "-fused" runs it band by band of
+    # output tile and filter transform per Winograd variant; "-fused" runs it share by share of
     # tiles, "-filters" block by block of filters
     WINOGRAD = {"winograd4": (4, G), "winograd2": (2, G2)}
 
@@ -939,14 +947,14 @@ class NumbaBackend(NumpyBackend):
 
     def _winograd(self, layer, x, code, name):
         """Winograd "winograd4"/"winograd2", whole-image or with a suffix: "-fused" band by
-        band of tiles, "-filters" block by block of filters."""
+        share of tiles, "-filters" block by block of filters."""
         base, _, how = name.partition("-")
         tile = self.WINOGRAD[base][0]
         u, b = self._winograd_filters(layer, name)
         n, c, h, w = x.shape
         tiles_h, tiles_w = (h + tile - 1) // tile, (w + tile - 1) // tile
         out = np.empty((n, layer.filters, h, w), dtype=F)
-        run = {"": self._whole_images, "fused": self._by_bands, "filters": self._by_filters}[how]
+        run = {"": self._whole_images, "fused": self._by_shares, "filters": self._by_filters}[how]
         run(tile, u, b, code, x, out, tiles_h, tiles_w)
         return out
 
@@ -969,7 +977,7 @@ class NumbaBackend(NumpyBackend):
                 run_tasks(winograd_output_task, (tile, m, tiles_h, tiles_w, b, code, out[i], (i - start) * tiles),
                           self.ROW_TASKS)
 
-    def _by_bands(self, tile, u, b, code, x, out, tiles_h, tiles_w):
+    def _by_shares(self, tile, u, b, code, x, out, tiles_h, tiles_w):
         points, k, c = u.shape
         u = u.reshape(points, -1, row_block(k, self.FUSED_FILTERS), c)
         tasks = balanced_tasks(tiles_h * tiles_w, 1, self.FUSED_TILES)
