@@ -357,12 +357,14 @@ def convolve_band(x, weights, bias, code, size, stride, pad, out, tasks, task):
 
 
 @njit(parallel=True, cache=True)
-def gemm_blocks(a, b, out):
-    """out[i] = a[i] @ b for every block of rows a[i] (a [blocks, rows, C], out [blocks, rows, P]),
-    one task each, BLAS called in the task's thread (contiguous blocks: Numba's np.dot copies
-    any other layout)."""
-    for i in prange(a.shape[0]):
-        np.dot(a[i], b, out[i])
+def gemm_rows(a, b, out, parts):
+    """out = a @ b in ``parts`` runs of rows of a as equal as the rows allow, one task each, BLAS
+    called in the task's thread (a run of rows of a C-ordered matrix is contiguous: Numba's
+    np.dot copies any other layout)."""
+    rows = a.shape[0]
+    for i in prange(parts):
+        first, last = i * rows // parts, (i + 1) * rows // parts
+        np.dot(a[first:last], b, out[first:last])
 
 
 @njit(parallel=True, cache=True)
@@ -836,9 +838,9 @@ class NumbaBackend(NumpyBackend):
             out = np.empty((a.shape[0], b.shape[1]), dtype=F)
         if not (self.own_threads and out.flags.c_contiguous):
             return np.dot(a, b, out=out)
-        rows = row_block(a.shape[0], -(-a.shape[0] // (2 * numba.get_num_threads())))
-        gemm_blocks(np.ascontiguousarray(a).reshape(-1, rows, a.shape[1]), np.ascontiguousarray(b),
-                    out.reshape(-1, rows, out.shape[1]))
+        # one run of rows per thread: blocks that divide the rows exactly left 125 filters
+        # in 5 blocks of 25 on 2 threads (0.58 ms; 0.43 in 2 runs of 62 and 63)
+        gemm_rows(np.ascontiguousarray(a), np.ascontiguousarray(b), out, min(a.shape[0], numba.get_num_threads()))
         return out
 
     def _matmul(self, a, b):
