@@ -310,14 +310,15 @@ def bench(args):
     x = np.random.default_rng(0).random((batch, net.channels, net.height, net.width), dtype=np.float32)
     net.forward(x)                                   # compile, fold, autotune
     times = np.zeros(len(net.layers))
-    for _ in range(runs):
-        outputs, data = [], net.backend.asarray(x)
-        for layer in net.layers:
-            inputs = [data if i < 0 else outputs[i] for i in layer.input_layers]
-            start = time.perf_counter()
-            outputs.append(net.backend.forward_layer(layer, inputs, ForwardState()))
-            net.backend.to_numpy(outputs[-1][:1])    # wait for asynchronous devices
-            times[layer.index] += time.perf_counter() - start
+    with net.backend.running(train=False):           # as Network.forward runs inference
+        for _ in range(runs):
+            outputs, data = [], net.backend.asarray(x)
+            for layer in net.layers:
+                inputs = [data if i < 0 else outputs[i] for i in layer.input_layers]
+                start = time.perf_counter()
+                outputs.append(net.backend.forward_layer(layer, inputs, ForwardState()))
+                net.backend.to_numpy(outputs[-1][:1])    # wait for asynchronous devices
+                times[layer.index] += time.perf_counter() - start
     times /= runs
     print(f"{Path(cfg).name} at {net.width}x{net.height}, batch {batch}, backend {name}")
     for layer, t in zip(net.layers, times):

@@ -101,8 +101,15 @@ def test_init_then_partial(tmp_path):
     assert len(data) < len(whole)
 
 
-def test_bench_prints_per_layer_times(capsys):
+def test_bench_prints_per_layer_times(capsys, monkeypatch):
+    """Darknet's layer table with each layer's time, each layer timed as inference runs it
+    (the Numba backend inside running(): outside it, BLAS's threads had made layers 4x slower)."""
+    from darknet_py.backends.numba_cpu import NumbaBackend
+    modes, forward_layer = set(), NumbaBackend.forward_layer
+    monkeypatch.setattr(NumbaBackend, "forward_layer",
+                        lambda self, *args: modes.add(self.own_threads) or forward_layer(self, *args))
     assert main(["bench", str(REPO / "cfg" / "yolov2-tiny-voc.cfg"), "-size", "96", "-runs", "1"]) == 0
+    assert modes == {True}
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "yolov2-tiny-voc.cfg at 96x96, batch 1, backend numba"
     rows = out[1:-1]
