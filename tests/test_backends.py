@@ -79,7 +79,7 @@ def test_numba_warmup_fills_an_empty_cache(tmp_path):
     assert done.returncode == 0, done.stderr
     cached = {p.name.split("-")[0] for p in tmp_path.rglob("*.nbi")}
     for kernel in ("winograd_fused_task", "winograd_filters_task", "winograd_input_task", "winograd_output_task",
-                   "matmul_blocks",
+                   "matmul_rows",
                    "gemm_rows", "convolve_band", "im2col", "transform_filters", "maxpool_2x2_values"):
         assert f"numba_cpu.{kernel}" in cached
     assert len(list(tmp_path.rglob("darknet_py-warm-*"))) == 1

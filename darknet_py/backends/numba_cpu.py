@@ -368,12 +368,13 @@ def gemm_rows(a, b, out, parts):
 
 
 @njit(parallel=True, cache=True)
-def matmul_blocks(a, b, out):
-    """out[p, i] = a[p, i] @ b[p] for every p and block of rows a[p, i], one task each."""
-    blocks = a.shape[1]
-    for task in prange(a.shape[0] * blocks):
-        p = task // blocks
-        np.dot(a[p, task % blocks], b[p], out[p, task % blocks])
+def matmul_rows(a, b, out, parts):
+    """out[p] = a[p] @ b[p] for every p, each in ``parts`` runs of rows of a[p], one task each."""
+    rows = a.shape[1]
+    for task in prange(a.shape[0] * parts):
+        p, i = task // parts, task % parts
+        first, last = i * rows // parts, (i + 1) * rows // parts
+        np.dot(a[p, first:last], b[p], out[p, first:last])
 
 
 # Winograd F(4x4, 3x3) (Lavin & Gray): Y = A^T [(G g G^T) * (B^T d B)] A on 6x6 input tiles.
@@ -637,16 +638,15 @@ def row_share(t0, t1, ty, tiles_w):
 
 
 @njit(cache=True, nogil=True)
-def winograd_fused_task(tile, x, u, bias, code, out, tasks, task):
+def winograd_fused_task(tile, x, u, bias, code, out, k_block, tasks, task):
     """One piece of a Winograd convolution of x [C, H, W] sized for the cache: task ``task`` of
     ``tasks`` takes its share of the tiles (row-major, an equal count each: whole rows of
     tiles left one task with 4 rows of a 13x13 map's 7 and the other core waiting),
-    transforms them (V [points, C, T]), multiplies them by one block of filters u[:, i]
-    ([points, K / block, block, C]) at a time (M = U V, BLAS called in this thread) and writes
-    those filters' outputs. V and M stay in the core's cache, where the whole-image kernels
+    transforms them (V [points, C, T]), multiplies them by ``k_block`` filters of u [points, K,
+    C] at a time (M = U V, BLAS called in this thread) and writes those filters' outputs. V and M stay in the core's cache, where the whole-image kernels
     send both through memory (on 208x208 maps, ~40 MB each way)."""
     c, h, w = x.shape
-    points, blocks, k_block = u.shape[0], u.shape[1], u.shape[2]
+    points, k_count = u.shape[0], u.shape[1]
     tiles_w = (w + tile - 1) // tile
     total = ((h + tile - 1) // tile) * tiles_w
     t0, t1 = task * total // tasks, (task + 1) * total // tasks
@@ -657,32 +657,32 @@ def winograd_fused_task(tile, x, u, bias, code, out, tasks, task):
         for ty in rows:
             tx0, tx1, base = row_share(t0, t1, ty, tiles_w)
             winograd_input_row(tile, x, ch, ty, tx0, tx1, v, base, cols, zeros)
-    m = np.empty((points, k_block, t1 - t0), dtype=np.float32)
-    for i in range(blocks):
+    m = np.empty((points, min(k_block, k_count), t1 - t0), dtype=np.float32)
+    for first in range(0, k_count, k_block):
+        filters = min(k_block, k_count - first)
         for p in range(points):
-            np.dot(u[p, i], v[p], m[p])
-        for k in range(k_block):
+            np.dot(u[p, first:first + filters], v[p], m[p, :filters])
+        for k in range(filters):
             for ty in rows:
                 tx0, tx1, base = row_share(t0, t1, ty, tiles_w)
-                winograd_output_row(tile, m, k, base, tx0, tx1, bias[i * k_block + k], code,
-                                    out[i * k_block + k], ty, out_tmp)
+                winograd_output_row(tile, m, k, base, tx0, tx1, bias[first + k], code, out[first + k], ty, out_tmp)
 
 
 @njit(cache=True, nogil=True)
 def winograd_filters_task(tile, u, v, bias, code, out, tiles_h, tiles_w, tasks, task):
-    """Block ``task`` of filters u[:, task] ([points, K / block, block, C]) over every tile of
-    an image already transformed (v [points, C, T]): M = U V for the block (BLAS in this
-    thread), then its filters' outputs, while M is in cache. For small maps, whose few rows of
-    tiles cannot be split among the cores without each task reading all the filters."""
-    points, k_block = u.shape[0], u.shape[2]
+    """Task ``task``'s run of the filters of u [points, K, C] over every tile of an image
+    already transformed (v [points, C, T]): M = U V for them (BLAS in this thread), then their
+    outputs, while M is in cache. For small maps, whose few rows of tiles cannot be split
+    among the cores without each task reading all the filters."""
+    points, k_count = u.shape[0], u.shape[1]
+    first, last = task * k_count // tasks, (task + 1) * k_count // tasks
     _, _, tmp = winograd_scratch(tile, tiles_w)
-    m = np.empty((points, k_block, v.shape[2]), dtype=np.float32)
+    m = np.empty((points, last - first, v.shape[2]), dtype=np.float32)
     for p in range(points):
-        np.dot(u[p, task], v[p], m[p])
-    for k in range(k_block):
+        np.dot(u[p, first:last], v[p], m[p])
+    for k in range(last - first):
         for ty in range(tiles_h):
-            winograd_output_row(tile, m, k, ty * tiles_w, 0, tiles_w, bias[task * k_block + k], code,
-                                out[task * k_block + k], ty, tmp)
+            winograd_output_row(tile, m, k, ty * tiles_w, 0, tiles_w, bias[first + k], code, out[first + k], ty, tmp)
 
 
 _task_pool = {}                  # threads -> ThreadPoolExecutor of threads - 1 workers
@@ -721,12 +721,6 @@ def balanced_tasks(rows, size_of_row, most):
     threads = numba.get_num_threads()
     per_thread = max(1, -(-rows * size_of_row // (threads * most)))
     return max(1, min(rows, threads * per_thread))
-
-
-def row_block(rows, most):
-    """The largest divisor of ``rows`` not above ``most``: blocks of rows that tile a matrix
-    exactly, so that each is a contiguous array (Numba's np.dot copies any other layout)."""
-    return next(d for d in range(max(1, min(most, rows)), 0, -1) if rows % d == 0)
 
 
 @functools.lru_cache(maxsize=1)
@@ -849,9 +843,9 @@ class NumbaBackend(NumpyBackend):
             return np.matmul(a, b)
         points, k, c = a.shape
         out = np.empty((points, k, b.shape[2]), dtype=F)
-        # wide blocks: BLAS packs the small operand (the tiles) again on every call
-        rows = row_block(k, max(self.FUSED_FILTERS, k // 2))
-        matmul_blocks(a.reshape(points, -1, rows, c), b, out.reshape(points, -1, rows, b.shape[2]))
+        # two wide runs where the filters allow: BLAS packs the small operand (the tiles)
+        # again on every call
+        matmul_rows(a, b, out, max(1, min(2, k // self.FUSED_FILTERS)))
         return out
 
     def _fold(self, layer):
@@ -980,19 +974,18 @@ class NumbaBackend(NumpyBackend):
                           self.ROW_TASKS)
 
     def _by_shares(self, tile, u, b, code, x, out, tiles_h, tiles_w):
-        points, k, c = u.shape
-        u = u.reshape(points, -1, row_block(k, self.FUSED_FILTERS), c)
         tasks = balanced_tasks(tiles_h * tiles_w, 1, self.FUSED_TILES)
         for i in range(x.shape[0]):
-            run_tasks(winograd_fused_task, (tile, np.ascontiguousarray(x[i]), u, b, code, out[i]), tasks)
+            run_tasks(winograd_fused_task, (tile, np.ascontiguousarray(x[i]), u, b, code, out[i],
+                                            self.FUSED_FILTERS), tasks)
 
     def _by_filters(self, tile, u, b, code, x, out, tiles_h, tiles_w):
         points, k, c = u.shape
-        u = u.reshape(points, -1, row_block(k, max(self.FUSED_FILTERS, k // 4)), c)
+        tasks = max(1, min(4, k // self.FUSED_FILTERS))     # runs of at least FUSED_FILTERS filters
         v = np.empty((points, c, tiles_h * tiles_w), dtype=F)
         for i in range(x.shape[0]):
             run_tasks(winograd_input_task, (tile, np.ascontiguousarray(x[i]), tiles_h, tiles_w, v, 0), self.ROW_TASKS)
-            run_tasks(winograd_filters_task, (tile, u, v, b, code, out[i], tiles_h, tiles_w), u.shape[1])
+            run_tasks(winograd_filters_task, (tile, u, v, b, code, out[i], tiles_h, tiles_w), tasks)
 
     def _run(self, name, layer, x, code):
         return self._direct(layer, x, code) if name == "direct" else self._winograd(layer, x, code, name)
