@@ -300,7 +300,7 @@ def bench(args):
     """bench CFG [-size 416] [-batch 1] [-backend B] [-runs 5]: Darknet's layer table with
     each layer's milliseconds and GFLOP/s, so one can see where the time goes."""
     import numpy as np
-    from .network import ForwardState, Network
+    from .network import Network
     size, batch, runs = args.int("-size", 0), args.int("-batch", 1), args.int("-runs", 5)
     name, device, precision = backend_choice(args)
     (cfg,) = args.positional(1, "bench CFG [-size 416] [-batch 1] [-backend B] [-runs 5] [-half]")
@@ -310,15 +310,20 @@ def bench(args):
     x = np.random.default_rng(0).random((batch, net.channels, net.height, net.width), dtype=np.float32)
     net.forward(x)                                   # compile, fold, autotune
     times = np.zeros(len(net.layers))
-    with net.backend.running(train=False):           # as Network.forward runs inference
+    backend, forward_layer = net.backend, net.backend.forward_layer
+
+    def timed(layer, inputs, state):      # each layer as Network.forward runs it
+        start = time.perf_counter()
+        out = forward_layer(layer, inputs, state)
+        backend.to_numpy(out[:1])         # wait for asynchronous devices
+        times[layer.index] += time.perf_counter() - start
+        return out
+    backend.forward_layer = timed
+    try:
         for _ in range(runs):
-            outputs, data = [], net.backend.asarray(x)
-            for layer in net.layers:
-                inputs = [data if i < 0 else outputs[i] for i in layer.input_layers]
-                start = time.perf_counter()
-                outputs.append(net.backend.forward_layer(layer, inputs, ForwardState()))
-                net.backend.to_numpy(outputs[-1][:1])    # wait for asynchronous devices
-                times[layer.index] += time.perf_counter() - start
+            net.forward(x)
+    finally:
+        del backend.forward_layer
     times /= runs
     print(f"{Path(cfg).name} at {net.width}x{net.height}, batch {batch}, backend {name}")
     for layer, t in zip(net.layers, times):
