@@ -715,9 +715,9 @@ def run_tasks(task, args, tasks):
 
 
 def balanced_tasks(rows, size_of_row, most):
-    """How many tasks to split ``rows`` rows into: a multiple of Numba's threads (their
-    scheduling is static: equal counts of equal tasks keep both cores busy to the end),
-    each about ``most`` in size where the rows allow, every task at least one row."""
+    """How many tasks to split ``rows`` rows (or tiles) into: a multiple of Numba's threads, so
+    that equal tasks keep every core busy to the end, each about ``most`` in size where the
+    rows allow, every task at least one row."""
     threads = numba.get_num_threads()
     per_thread = max(1, -(-rows * size_of_row // (threads * most)))
     return max(1, min(rows, threads * per_thread))
@@ -754,6 +754,8 @@ class RememberedChoices:
                     self.all = json.load(f)
             except (OSError, ValueError):     # none yet, or unreadable: time again
                 self.all = {}
+            for stale in [m for m in self.all if m != self.machine and m.split(", kernels ")[0] == self.cpu]:
+                del self.all[stale]           # this machine's timings of other kernels' versions
         return self.all.setdefault(self.machine, {})
 
     def get(self, signature):
@@ -761,8 +763,6 @@ class RememberedChoices:
 
     def put(self, signature, name):
         self._load()[signature] = name
-        for stale in [m for m in self.all if m != self.machine and m.split(", kernels ")[0] == self.cpu]:
-            del self.all[stale]            # this machine's timings of other kernels' versions
         try:
             from ..weights import atomic_write
             text = json.dumps(self.all, indent=1, sort_keys=True).encode()
@@ -910,7 +910,7 @@ class NumbaBackend(NumpyBackend):
 
     WINOGRAD4_MIN_TILES = 36
     # output tile and filter transform per Winograd variant; "-fused" runs it share by share of
-    # tiles, "-filters" block by block of filters
+    # tiles, "-filters" run by run of filters
     WINOGRAD = {"winograd4": (4, G), "winograd2": (2, G2)}
 
     def _algorithms(self, layer):
@@ -937,13 +937,13 @@ class NumbaBackend(NumpyBackend):
         return self.folded[key]
 
     WINOGRAD_BATCH_BYTES = 64 << 20
-    ROW_TASKS = 8               # the whole-image transforms: tasks of interleaved rows of tiles
+    ROW_TASKS = 8               # the whole-image transforms: tasks of (channel, row of tiles) runs
     FUSED_TILES = 128           # tiles per task, about: 0-12% faster than 64 on 208..52 maps, 256 no better
-    FUSED_FILTERS = 64          # filters per gemm
+    FUSED_FILTERS = 64          # filters per gemm in the fused tasks, the fewest per run elsewhere
 
     def _winograd(self, layer, x, code, name):
-        """Winograd "winograd4"/"winograd2", whole-image or with a suffix: "-fused" band by
-        share of tiles, "-filters" block by block of filters."""
+        """Winograd "winograd4"/"winograd2", whole-image or with a suffix: "-fused" share by
+        share of tiles, "-filters" run by run of filters."""
         base, _, how = name.partition("-")
         tile = self.WINOGRAD[base][0]
         u, b = self._winograd_filters(layer, name)
