@@ -26,6 +26,9 @@ CASES = {
     "maxpool 2/2 odd": (3, 9, 7, "[maxpool]\nsize=2\nstride=2\n"),
     "maxpool 2/2 even": (3, 8, 6, "[maxpool]\nsize=2\nstride=2\n"),
     "maxpool 2/1": (3, 6, 5, "[maxpool]\nsize=2\nstride=1\n"),
+    # rows of 16 or more windows: the Numba backend's vectorised loop, and its edge
+    "maxpool 2/2 wide": (2, 5, 67, "[maxpool]\nsize=2\nstride=2\n"),
+    "maxpool 2/1 wide": (2, 4, 41, "[maxpool]\nsize=2\nstride=1\n"),
     "maxpool 3/2": (3, 9, 10, "[maxpool]\nsize=3\nstride=2\n"),
     "avgpool": (3, 5, 7, "[avgpool]\n"),
     "route two": (3, 6, 6, "[maxpool]\nsize=2\nstride=1\n[route]\nlayers=-1,-2\n"),

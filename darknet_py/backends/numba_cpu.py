@@ -296,33 +296,50 @@ def maxpool_tiled(x, size, out, argmax):
                     argmax[b, ch, oy, ox] = best_i
 
 
+@njit(inline="always")
+def first_maximum(a, b, c, d):
+    """darknet's scan of a 2x2 window in its order from -FLT_MAX, only ``>`` picking (NaN
+    never wins), as selects: vectorisable."""
+    best = np.float32(-3.4028234663852886e38)
+    best = a if a > best else best
+    best = b if b > best else best
+    best = c if c > best else best
+    return d if d > best else best
+
+
+@njit(inline="always")
+def maxpool_2x2_line(top, bottom, line, stride, first, last):
+    """line[ox] for ox in [first, last), windows whose two columns lie inside the map. The
+    stride is a constant in each call (1 or 2) so that the loads are a pattern the
+    vectoriser knows: 3x faster on 416..104-wide maps than indices clamped to the map."""
+    for ox in range(first, last):
+        left = ox * stride
+        line[ox] = first_maximum(top[left], top[left + 1], bottom[left], bottom[left + 1])
+
+
 @njit(parallel=True, cache=True)
 def maxpool_2x2_values(x, stride, out):
     """maxpool without the argmax (inference) for 2x2 windows starting inside the map (no
-    padding before), written out: each window scanned in darknet's order from -FLT_MAX, only
-    ``>`` picking (NaN never wins). A cell past the map's edge is read as its neighbour
-    inside, which cannot change a maximum. 3-5x faster than the loops over a window."""
+    padding before). A cell past the map's edge is read as its neighbour inside, which cannot
+    change a maximum."""
     n, c, h, w = x.shape
     _, _, out_h, out_w = out.shape
-    lowest = np.float32(-3.4028234663852886e38)
+    inside = max(0, min(out_w, (w - 2) // stride + 1))      # windows with both columns in the map
     for nc in prange(n * c):
         plane = x[nc // c, nc % c]
         result = out[nc // c, nc % c]
         for oy in range(out_h):
             top, bottom, line = plane[oy * stride], plane[min(oy * stride + 1, h - 1)], result[oy]
-            for ox in range(out_w):
+            if stride == 2:
+                maxpool_2x2_line(top, bottom, line, 2, 0, inside)
+            elif stride == 1:
+                maxpool_2x2_line(top, bottom, line, 1, 0, inside)
+            else:
+                maxpool_2x2_line(top, bottom, line, stride, 0, inside)
+            for ox in range(inside, out_w):
                 left = ox * stride
                 right = min(left + 1, w - 1)
-                best = lowest
-                if top[left] > best:
-                    best = top[left]
-                if top[right] > best:
-                    best = top[right]
-                if bottom[left] > best:
-                    best = bottom[left]
-                if bottom[right] > best:
-                    best = bottom[right]
-                line[ox] = best
+                line[ox] = first_maximum(top[left], top[right], bottom[left], bottom[right])
 
 
 @njit(cache=True)
