@@ -121,14 +121,18 @@ def test_reference_backward_is_the_gradient(tmp_path, case):
         assert analytic.reshape(-1)[k] == pytest.approx(numeric, rel=2e-2, abs=2e-3), (case, k)
 
 
-@pytest.mark.parametrize("height,width", [(13, 11), (26, 30), (50, 46)])
-def test_every_numba_convolution_algorithm(tmp_path, height, width):
+@pytest.mark.parametrize("height,width,activation", [(13, 11, "leaky"), (26, 30, "leaky"), (50, 46, "leaky"),
+                                                     (13, 11, "linear"), (26, 30, "relu"), (50, 46, "logistic")])
+def test_every_numba_convolution_algorithm(tmp_path, height, width, activation):
     """The Numba backend picks, per layer and shape, the fastest of im2col and Winograd
     F(2x2,3x3) / F(4x4,3x3), whole-image or fused share by share of tiles, by timing: each must match
-    the reference, whichever is picked, and however its gemms are split."""
+    the reference, whichever is picked, and however its gemms are split, with each activation
+    it compiles."""
+    from darknet_py.backends.numba_cpu import ACTIVATION_CODES
     cfg = tmp_path / "wide.cfg"
     cfg.write_text(f"[net]\nwidth={width}\nheight={height}\nchannels=16\nbatch=2\n"
-                   "[convolutional]\nbatch_normalize=1\nfilters=24\nsize=3\nstride=1\npad=1\nactivation=leaky\n")
+                   "[convolutional]\nbatch_normalize=1\nfilters=24\nsize=3\nstride=1\npad=1\n"
+                   f"activation={activation}\n")
     reference = darknet_py.load_network(cfg, backend="numpy")
     fast = darknet_py.load_network(cfg, backend="numba")
     rng = np.random.default_rng(5)
@@ -140,22 +144,23 @@ def test_every_numba_convolution_algorithm(tmp_path, height, width):
     x = np.random.default_rng(7).standard_normal((2, 16, height, width)).astype(np.float32)
     expected = reference.forward(x)
     layer, backend = fast.layers[0], fast.backend
+    code = ACTIVATION_CODES[activation]
     algorithms = backend._algorithms(layer)
     assert ("winograd4" in algorithms) == (height > 20) and "winograd2" in algorithms
     for name in algorithms:
-        assert_close(backend._run(name, layer, x, 1), expected, RTOL, name)
+        assert_close(backend._run(name, layer, x, code), expected, RTOL, name)
     with backend.running(train=False):        # the gemms split among Numba's threads
         for name in algorithms:
-            assert_close(backend._run(name, layer, x, 1), expected, RTOL, name + " in Numba's threads")
+            assert_close(backend._run(name, layer, x, code), expected, RTOL, name + " in Numba's threads")
         backend.FUSED_FILTERS = 10            # the gemms by several runs of filters, the last shorter
         for name in algorithms:
-            assert_close(backend._run(name, layer, x, 1), expected, RTOL, name + " by runs of 10 filters")
+            assert_close(backend._run(name, layer, x, code), expected, RTOL, name + " by runs of 10 filters")
         backend.FUSED_TILES = 5               # and by shares of ~5 tiles, most ending mid-row
         for name in algorithms:
-            assert_close(backend._run(name, layer, x, 1), expected, RTOL, name + " by shares of 5 tiles")
+            assert_close(backend._run(name, layer, x, code), expected, RTOL, name + " by shares of 5 tiles")
     backend.WINOGRAD_BATCH_BYTES = 0          # Winograd image by image, not the batch at once
     for name in algorithms:
-        assert_close(backend._run(name, layer, x, 1), expected, RTOL, name + " image by image")
+        assert_close(backend._run(name, layer, x, code), expected, RTOL, name + " image by image")
 
 
 def test_numba_remembers_its_timings(tmp_path, monkeypatch):
