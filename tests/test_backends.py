@@ -80,7 +80,7 @@ def test_numba_warmup_fills_an_empty_cache(tmp_path):
     cached = {p.name.split("-")[0] for p in tmp_path.rglob("*.nbi")}
     for kernel in ("winograd_fused_task", "winograd_filters_task", "winograd_input_task", "winograd_output_task",
                    "matmul_rows",
-                   "gemm_rows", "convolve_band", "im2col", "transform_filters", "maxpool_2x2_values"):
+                   "gemm_rows", "convolve_band", "im2col", "transform_filters", "maxpool_2x2_task"):
         assert f"numba_cpu.{kernel}" in cached
     assert len(list(tmp_path.rglob("darknet_py-warm-*"))) == 1
     probe = ("import darknet_py.backends.numba_warmup as w, sys; "
