@@ -88,6 +88,22 @@ def test_numba_warmup_fills_an_empty_cache(tmp_path):
     assert subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env).returncode == 0
 
 
+def test_numba_warmup_compiling_reads_the_helpers_running_file(tmp_path, monkeypatch):
+    """compiling() is true while a helper's ".running" file is fresh: not before it starts, not
+    for one older than 120 s (a helper that died)."""
+    import time
+    from darknet_py.backends import numba_warmup
+    monkeypatch.setattr(numba_warmup, "marker", lambda: tmp_path / "darknet_py-warm-0123")
+    running = tmp_path / "darknet_py-warm-0123.running"
+    assert not numba_warmup.compiling()
+    running.touch()
+    assert numba_warmup.compiling()
+    os.utime(running, (time.time() - 200, time.time() - 200))
+    assert not numba_warmup.compiling()
+    monkeypatch.setattr(numba_warmup, "marker", lambda: None)          # Numba caches nowhere
+    assert not numba_warmup.compiling()
+
+
 def test_multi_gpu_training_passes_half_to_its_workers(monkeypatch):
     """-gpus 0,1 spawns one training process per device; each must get -half's precision."""
     mp = pytest.importorskip("torch.multiprocessing")

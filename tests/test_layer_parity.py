@@ -166,10 +166,13 @@ def test_every_numba_convolution_algorithm(tmp_path, height, width, activation):
 def test_numba_remembers_its_timings(tmp_path, monkeypatch):
     """The fastest algorithm per shape is timed once per machine and kept in
     $DARKNET_PY_CACHE/numba-choices.json; a later process uses it without timing, and an
-    entry it does not know (another version's) is timed again."""
+    entry it does not know (another version's) is timed again. Timings taken while the
+    warm-up helper compiles on the other core are used but not kept."""
     import json
+    from darknet_py.backends import numba_warmup
     from darknet_py.backends.numba_cpu import NumbaBackend, kernels_version
     monkeypatch.setenv("DARKNET_PY_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(numba_warmup, "compiling", lambda: False)     # no helper compiling beside
     cfg = tmp_path / "wide.cfg"
     cfg.write_text("[net]\nwidth=11\nheight=13\nchannels=16\nbatch=1\n"
                    "[convolutional]\nfilters=24\nsize=3\nstride=1\npad=1\nactivation=leaky\n")
@@ -199,6 +202,11 @@ def test_numba_remembers_its_timings(tmp_path, monkeypatch):
         darknet_py.Network(cfg, backend="numba", seed=3).forward(x)
     assert timed, "another version's timings were used"
     assert list(json.loads((tmp_path / "cache" / "numba-choices.json").read_text())) == [machine]
+
+    (tmp_path / "cache" / "numba-choices.json").unlink()
+    monkeypatch.setattr(numba_warmup, "compiling", lambda: True)      # the helper busy on the other core
+    assert_close(darknet_py.Network(cfg, backend="numba", seed=3).forward(x), expected, RTOL, "beside the helper")
+    assert not (tmp_path / "cache" / "numba-choices.json").exists(), "a timing taken beside the helper was kept"
 
 
 @pytest.mark.parametrize("backend", [b for b in BACKENDS if b.id != "numpy"])

@@ -50,6 +50,18 @@ def marker():
     return Path(folder) / f"darknet_py-warm-{numba_cpu.kernels_version()}"
 
 
+def compiling():
+    """Whether a helper is compiling now (its ".running" file, touched in the last 120 s: an
+    older one is a helper that died)."""
+    done = marker()
+    if done is None:
+        return False
+    try:
+        return time.time() - done.with_suffix(".running").stat().st_mtime < 120
+    except OSError:
+        return False
+
+
 def start_beside():
     """Start the helper unless the cache is complete, one is running, or DARKNET_PY_WARMUP=0."""
     if os.environ.get("DARKNET_PY_WARMUP") == "0":
@@ -63,8 +75,7 @@ def start_beside():
             return
     except OSError:
         return
-    running = done.with_suffix(".running")
-    if running.exists() and time.time() - running.stat().st_mtime < 120:   # else it died
+    if compiling():
         return
     try:
         subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.DEVNULL,
