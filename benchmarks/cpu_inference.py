@@ -124,7 +124,7 @@ def main():
                       f"{1000 * flops / gflops:.0f} ms/image" + (f"; medians of {a.repeat} processes each"
                                                                   if a.repeat > 1 else ""))
                 print(f"  {'peer':10s} {'ms/img':>8s} {'img/s':>8s} {'peak MB':>8s} {'first s':>8s} {'vs OpenCV':>10s}"
-                      f"  {'ms/img per process':s}")
+                      "  ms/img per process")
                 for peer, r in rows.items():
                     ratio = r["ms_per_image"] / base["ms_per_image"] if base else float("nan")
                     each = " ".join(f"{result['ms_per_image']:.1f}" for result in runs[peer])

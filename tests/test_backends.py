@@ -102,13 +102,3 @@ def test_numba_warmup_compiling_reads_the_helpers_running_file(tmp_path, monkeyp
     assert not numba_warmup.compiling()
     monkeypatch.setattr(numba_warmup, "marker", lambda: None)          # Numba caches nowhere
     assert not numba_warmup.compiling()
-
-
-def test_multi_gpu_training_passes_half_to_its_workers(monkeypatch):
-    """-gpus 0,1 spawns one training process per device; each must get -half's precision."""
-    mp = pytest.importorskip("torch.multiprocessing")
-    from darknet_py.cli import main
-    spawned = {}
-    monkeypatch.setattr(mp, "spawn", lambda fn, args, nprocs, join: spawned.update(args=args, nprocs=nprocs))
-    assert main(["detector", "train", "voc.data", "yolov2-voc.cfg", "-gpus", "0,1", "-nogpu", "-half"]) == 0
-    assert spawned["nprocs"] == 2 and "fp16" in spawned["args"]

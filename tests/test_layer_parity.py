@@ -121,6 +121,18 @@ def test_reference_backward_is_the_gradient(tmp_path, case):
         assert analytic.reshape(-1)[k] == pytest.approx(numeric, rel=2e-2, abs=2e-3), (case, k)
 
 
+def test_numba_max_pool_split_among_tasks(tmp_path, monkeypatch):
+    """Small pools run as one task on the calling thread; split among the threads (as large
+    maps are), each task's run of planes must still match the reference."""
+    from darknet_py.backends.numba_cpu import NumbaBackend
+    monkeypatch.setattr(NumbaBackend, "POOL_TASK_OUTPUTS", 1)
+    for case in ("maxpool 2/2 odd", "maxpool 2/2 wide", "maxpool 2/1 wide"):
+        expected, _, _ = run(build(tmp_path, case), train=False)
+        actual, _, _ = run(build(tmp_path, case, ("numba", None)), train=False)
+        for i, (a, e) in enumerate(zip(actual, expected)):
+            assert_close(a, e, RTOL, f"{case} output {i}, split")
+
+
 @pytest.mark.parametrize("height,width,activation", [(13, 11, "leaky"), (26, 30, "leaky"), (50, 46, "leaky"),
                                                      (13, 11, "linear"), (26, 30, "relu"), (50, 46, "logistic")])
 def test_every_numba_convolution_algorithm(tmp_path, height, width, activation):

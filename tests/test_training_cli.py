@@ -178,6 +178,15 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     np.testing.assert_allclose(ranks[0], single.params, rtol=1e-4, atol=1e-4 * np.abs(single.params).max())
 
 
+def test_multi_gpu_training_passes_half_to_its_workers(monkeypatch):
+    """-gpus 0,1 spawns one training process per device; each must get -half's precision."""
+    mp = pytest.importorskip("torch.multiprocessing")
+    spawned = {}
+    monkeypatch.setattr(mp, "spawn", lambda fn, args, nprocs, join: spawned.update(args=args, nprocs=nprocs))
+    assert main(["detector", "train", "voc.data", "yolov2-voc.cfg", "-gpus", "0,1", "-nogpu", "-half"]) == 0
+    assert spawned["nprocs"] == 2 and "fp16" in spawned["args"]
+
+
 def test_calc_anchors_output_pasted_into_a_cfg_trains(shapes, tmp_path, capsys):
     assert main(["detector", "calc_anchors", str(shapes / "shapes.data"), "-num_of_clusters", "2",
                  "-width", "64", "-height", "64"]) == 0

@@ -120,8 +120,10 @@ def activate(v, code):
 
 @njit(inline="always")
 def bias_activate_line(dest, src, b, code):
-    """dest[i] = activate(src[i] + b, code), the activation chosen once, outside the loop: a
-    test of the code per value can keep LLVM from vectorising the loop around it."""
+    """dest[i] = activate(src[i] + b, code), the activation chosen once, outside the loop: in
+    the Winograd output rows a test of the code per value kept LLVM from vectorising. The
+    plain loops of bias_activate and convolve_band were no faster through it (A/B) and cost
+    ~0.25 s more compiling, so they keep theirs."""
     if code == 1:
         for i in range(dest.size):
             dest[i] = activate(src[i] + b, 1)
@@ -327,9 +329,8 @@ def first_maximum(a, b, c, d):
 
 @njit(inline="always")
 def maxpool_2x2_line(top, bottom, line, stride, first, last):
-    """line[ox] for ox in [first, last), windows whose two columns lie inside the map. The
-    stride is a constant in each call (1 or 2) so that the loads are a pattern the
-    vectoriser knows: 3x faster on 416..104-wide maps than indices clamped to the map."""
+    """line[ox] for ox in [first, last), windows whose two columns lie inside the map: with
+    the stride a constant, 3x faster on 416..104-wide maps than indices clamped to the map."""
     for ox in range(first, last):
         left = ox * stride
         line[ox] = first_maximum(top[left], top[left + 1], bottom[left], bottom[left + 1])
@@ -340,7 +341,7 @@ def maxpool_2x2_task(x, stride, out, tasks, task):
     """maxpool without the argmax (inference) for 2x2 windows starting inside the map (no
     padding before), task ``task``'s run of the planes. A cell past the map's edge is read as
     its neighbour inside, which cannot change a maximum. Tasks, not a prange loop: this
-    kernel's three loops compiled in 1.9 s as a parallel loop, 0.7 s as a task."""
+    kernel compiled in 1.9 s as a parallel loop, 0.7 s as a task."""
     n, c, h, w = x.shape
     _, _, out_h, out_w = out.shape
     inside = max(0, min(out_w, (w - 2) // stride + 1))      # windows with both columns in the map
@@ -350,10 +351,8 @@ def maxpool_2x2_task(x, stride, out, tasks, task):
         result = out[nc // c, nc % c]
         for oy in range(out_h):
             top, bottom, line = plane[oy * stride], plane[min(oy * stride + 1, h - 1)], result[oy]
-            if stride == 2:
+            if stride == 2:        # a constant: YOLO's pools, the loads a pattern the vectoriser knows
                 maxpool_2x2_line(top, bottom, line, 2, 0, inside)
-            elif stride == 1:
-                maxpool_2x2_line(top, bottom, line, 1, 0, inside)
             else:
                 maxpool_2x2_line(top, bottom, line, stride, 0, inside)
             for ox in range(inside, out_w):
@@ -648,6 +647,12 @@ def row_share(t0, t1, ty, tiles_w):
 
 
 @njit(inline="always")
+def share_rows(t0, t1, tiles_w):
+    """The rows of tiles that the share [t0, t1) of a map's tiles (row-major) touches."""
+    return range(t0 // tiles_w, (t1 - 1) // tiles_w + 1)
+
+
+@njit(inline="always")
 def winograd_output_share(tile, m, k, first, t0, t1, tiles_w, b, code, plane, tmp):
     """Filter k's outputs over the share [t0, t1) of a map's tiles (row-major), whose products
     are m[points, k, first:first + t1 - t0]: the first pass over the whole share, the second
@@ -657,7 +662,7 @@ def winograd_output_share(tile, m, k, first, t0, t1, tiles_w, b, code, plane, tm
         winograd4_output_columns(m, k, first, t1 - t0, tmp)
     else:
         winograd2_output_columns(m, k, first, t1 - t0, tmp)
-    for ty in range(t0 // tiles_w, (t1 - 1) // tiles_w + 1):
+    for ty in share_rows(t0, t1, tiles_w):
         tx0, tx1, at = row_share(t0, t1, ty, tiles_w)
         if tile == 4:
             winograd4_output_rows(tmp, at, tx0, tx1, b, code, plane, ty)
@@ -717,9 +722,8 @@ def winograd_fused_task(tile, x, u, bias, code, out, k_block, tasks, task):
     t0, t1 = task * total // tasks, (task + 1) * total // tasks
     v = np.empty((points, c, t1 - t0), dtype=np.float32)
     cols, zeros, out_tmp = winograd_scratch(tile, tiles_w, t1 - t0)
-    rows = range(t0 // tiles_w, (t1 - 1) // tiles_w + 1)
     for ch in range(c):
-        for ty in rows:
+        for ty in share_rows(t0, t1, tiles_w):
             tx0, tx1, base = row_share(t0, t1, ty, tiles_w)
             winograd_input_row(tile, x, ch, ty, tx0, tx1, v, base, cols, zeros)
     m = np.empty((points, min(k_block, k_count), t1 - t0), dtype=np.float32)
@@ -1166,6 +1170,10 @@ class NumbaBackend(NumpyBackend):
             bias_activate(image, b, code)
         return out.reshape(x.shape[0], *layer.out_shape)
 
+    # outputs per max-pool task, at least: waking a second thread (~50 us) costs more than it
+    # saves below (one task vs two: 64x104x104 0.055 vs 0.132 ms, 32x416x416 1.25 vs 0.59)
+    POOL_TASK_OUTPUTS = 256 << 10
+
     def _maxpool_forward(self, layer, x, state):
         n, c, h, w = x.shape
         _, oh, ow = layer.out_shape
@@ -1179,7 +1187,8 @@ class NumbaBackend(NumpyBackend):
                  and w % layer.size == 0 and (oh, ow) == (h // layer.size, w // layer.size))
         if (argmax is None and layer.size == 2 and layer.padding // 2 == 0
                 and (oh - 1) * layer.stride < h and (ow - 1) * layer.stride < w):
-            run_tasks(maxpool_2x2_task, (x, layer.stride, out), numba.get_num_threads())
+            tasks = max(1, min(numba.get_num_threads(), out.size // self.POOL_TASK_OUTPUTS))
+            run_tasks(maxpool_2x2_task, (x, layer.stride, out), tasks)
         elif tiled:
             maxpool_tiled(x, layer.size, out, argmax)
         else:
