@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,23 +70,73 @@ def test_torch_parameters_share_the_weights_buffer(tmp_path):
     assert np.array_equal(np.frombuffer(out.read_bytes()[20:20 + 64], "<f4"), before[:16] + 1)
 
 
+# run first in a process: ``compiled`` then lists the Numba kernels it compiles (not those it
+# loads from the cache)
+COMPILE_LOG = ("import numpy as np\n"
+               "from numba.core import event\n"
+               "from darknet_py.backends import numba_cpu\n"
+               "compiled = []\n"
+               "class Compiled(event.Listener):\n"
+               "    def on_start(self, ev): compiled.append(ev.data['dispatcher'].__name__)\n"
+               "    def on_end(self, ev): pass\n"
+               "event.register('numba:compile', Compiled())\n")
+
+
 def test_numba_warmup_fills_an_empty_cache(tmp_path):
     """The helper a fresh install starts beside the first inference compiles every inference
-    kernel into an empty Numba cache and marks the cache complete, as another process sees it
-    (no later backend starts the helper again)."""
+    kernel into an empty Numba cache, each once (a literal 0 passed where another caller
+    passes an int64 compiles a kernel twice), and marks the cache complete, as another
+    process sees it (no later backend starts the helper again). The first inference then
+    compiles nothing: tiny-voc at 416 with nothing remembered times every algorithm."""
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), DARKNET_PY_WARMUP="0")
-    run = [sys.executable, "-m", "darknet_py.backends.numba_warmup"]
-    done = subprocess.run(run, cwd=REPO, env=env, capture_output=True, text=True)
+    helper = COMPILE_LOG + ("from darknet_py.backends import numba_warmup\n"
+                            "numba_warmup.compile_all()\n"
+                            "print(','.join(name for name in compiled if hasattr(numba_cpu, name)))\n")
+    done = subprocess.run([sys.executable, "-c", helper], cwd=REPO, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    cached = {p.name.split("-")[0] for p in tmp_path.rglob("*.nbi")}
-    for kernel in ("winograd_fused_task", "winograd_filters_task", "winograd_input_task", "winograd_output_task",
-                   "matmul_rows",
-                   "gemm_rows", "convolve_band", "im2col", "transform_filters", "maxpool_2x2_task"):
-        assert f"numba_cpu.{kernel}" in cached
+    kernels = done.stdout.strip().split(",")
+    assert sorted(kernels) == sorted(set(kernels)), f"compiled twice: {sorted(kernels)}"
+    assert {"winograd_fused_task", "winograd_input_task", "winograd_output_task", "matmul_rows", "gemm_rows",
+            "convolve_band", "im2col", "transform_filters", "maxpool_2x2_task"} <= set(kernels)
     assert len(list(tmp_path.rglob("darknet_py-warm-*"))) == 1
     probe = ("import darknet_py.backends.numba_warmup as w, sys; "
              "sys.exit(0 if w.marker().exists() else 1)")
     assert subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env).returncode == 0
+    first = COMPILE_LOG + ("import darknet_py\n"
+                           f"net = darknet_py.load_network(r'{REPO / 'cfg' / 'yolov2-tiny-voc.cfg'}', backend='numba')\n"
+                           "net.forward(np.zeros((1, 3, 416, 416), np.float32))\n"
+                           "print(compiled)\n")
+    done = subprocess.run([sys.executable, "-c", first], cwd=REPO, capture_output=True, text=True,
+                          env=dict(env, DARKNET_PY_CACHE=str(tmp_path / "choices")))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", f"compiled after the helper: {done.stdout}"
+
+
+def test_numba_kernels_compile_one_process_at_a_time(tmp_path):
+    """A process that needs a kernel another process is compiling waits for it, then loads it
+    from the cache instead of compiling it too: with the kernel's lock held (as the other
+    process holds it while it compiles) the process waits; once the kernel is in the cache
+    and the lock released, it runs it without compiling."""
+    import fcntl
+    import time
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), DARKNET_PY_WARMUP="0")
+    call = "numba_cpu.bias_activate(np.zeros((2, 3), np.float32), np.zeros(2, np.float32), 1)\n"
+    folder = subprocess.run([sys.executable, "-c", COMPILE_LOG + "print(numba_cpu.bias_activate._cache._cache_path)"],
+                            cwd=REPO, env=env, check=True, capture_output=True, text=True).stdout.strip()
+    lock = Path(folder) / "darknet_py-compiling-bias_activate"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        waiting = subprocess.Popen([sys.executable, "-c", COMPILE_LOG + call + "print(compiled)"],
+                                   cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
+        time.sleep(4)
+        assert waiting.poll() is None, "ran without waiting for the lock"
+        # meanwhile the lock's holder compiles it (here without taking the lock)
+        subprocess.run([sys.executable, "-c", COMPILE_LOG + "del numba_cpu.bias_activate.compile\n" + call
+                        + "assert compiled == ['bias_activate'], compiled"], cwd=REPO, env=env, check=True)
+    out, _ = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0
+    assert out.strip() == "[]", f"compiled what the lock's holder had compiled: {out}"
 
 
 def test_numba_warmup_compiling_reads_the_helpers_running_file(tmp_path, monkeypatch):

@@ -30,6 +30,7 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "default"
 
 from .numpy_ref import NumpyBackend
+from .numba_warmup import compile_one_at_a_time
 
 import scipy.linalg.cython_blas  # noqa: F401  the BLAS Numba calls, loaded before threadpoolctl looks
 from threadpoolctl import ThreadpoolController
@@ -691,20 +692,7 @@ def winograd_input_task(tile, x, tiles_h, tiles_w, v, first, tasks, task):
     jobs = x.shape[0] * tiles_h
     for job in range(task * jobs // tasks, (task + 1) * jobs // tasks):
         ty = job % tiles_h
-        winograd_input_row(tile, x, job // tiles_h, ty, 0, tiles_w, v, first + ty * tiles_w, cols, zeros)
-
-
-@njit(cache=True, nogil=True)
-def winograd_output_task(tile, m, tiles_h, tiles_w, bias, code, out, first, tasks, task):
-    """out[K, H, W] = A^T m A per tile, cropped, plus bias and the activation, for task
-    ``task``'s run of the filters (m [points, K, first:first + T]); each filter's first pass
-    over all its tiles at once (row of tiles by row, a 13x13 map's output phase took 1.06 ms
-    for 1,024 filters, 0.68 so)."""
-    tiles = tiles_h * tiles_w
-    _, _, tmp = winograd_scratch(tile, tiles_w, tiles)
-    k_count = out.shape[0]
-    for k in range(task * k_count // tasks, (task + 1) * k_count // tasks):
-        winograd_output_share(tile, m, k, first, 0, tiles, tiles_w, bias[k], code, out[k], tmp)
+        winograd_input_row(tile, x, job // tiles_h, ty, np.int64(0), tiles_w, v, first + ty * tiles_w, cols, zeros)
 
 
 @njit(cache=True, nogil=True)
@@ -736,20 +724,27 @@ def winograd_fused_task(tile, x, u, bias, code, out, k_block, tasks, task):
 
 
 @njit(cache=True, nogil=True)
-def winograd_filters_task(tile, u, v, bias, code, out, tiles_h, tiles_w, tasks, task):
-    """Task ``task``'s run of the filters of u [points, K, C] over every tile of an image
-    already transformed (v [points, C, T]): M = U V for them (BLAS in this thread), then their
-    outputs, while M is in cache. For small maps, whose few rows of tiles cannot be split
-    among the cores without each task reading all the filters."""
-    points, k_count = u.shape[0], u.shape[1]
-    first, last = task * k_count // tasks, (task + 1) * k_count // tasks
+def winograd_output_task(tile, u, v, first, bias, code, out, tiles_h, tiles_w, tasks, task):
+    """out[K, H, W] = A^T m A per tile, cropped, plus bias and the activation, for task
+    ``task``'s run of the filters, each filter's first pass over all its tiles at once (a
+    13x13 map's output phase took 1.06 ms for 1,024 filters row of tiles by row, 0.68 so).
+    m = U V for the run first, while it is in cache (BLAS in this thread; u [points, K, C],
+    v [points, C, T]): small maps, whose few rows of tiles cannot be split among the cores
+    without each task reading all the filters. Or, where u has no points, v holds the
+    products m [points, K, first:first + T] of every filter (the whole-image path). One
+    kernel for both: each kernel that calls the output passes compiles them again (~1.3 s)."""
+    k_count = out.shape[0]
+    k0, k1 = task * k_count // tasks, (task + 1) * k_count // tasks
     tiles = tiles_h * tiles_w
     _, _, tmp = winograd_scratch(tile, tiles_w, tiles)
-    m = np.empty((points, last - first, v.shape[2]), dtype=np.float32)
-    for p in range(points):
-        np.dot(u[p, first:last], v[p], m[p])
-    for k in range(last - first):
-        winograd_output_share(tile, m, k, np.int64(0), 0, tiles, tiles_w, bias[first + k], code, out[first + k], tmp)
+    m, row0, offset = v, 0, first
+    if u.shape[0]:
+        m = np.empty((u.shape[0], k1 - k0, tiles), dtype=np.float32)
+        for p in range(u.shape[0]):
+            np.dot(u[p, k0:k1], v[p], m[p])
+        row0, offset = k0, np.int64(0)
+    for k in range(k0, k1):
+        winograd_output_share(tile, m, k - row0, offset, 0, tiles, tiles_w, bias[k], code, out[k], tmp)
 
 
 _task_pool = {}                  # threads -> ThreadPoolExecutor of threads - 1 workers
@@ -1004,6 +999,7 @@ class NumbaBackend(NumpyBackend):
         return self.folded[key]
 
     WINOGRAD_BATCH_BYTES = 64 << 20
+    PRODUCTS_GIVEN = np.empty((0, 0, 0), dtype=F)      # winograd_output_task's u: v holds the products
     ROW_TASKS = 8               # the whole-image transforms: tasks of (channel, row of tiles) runs
     FUSED_TILES = 128           # tiles per task, about: 0-12% faster than 64 on 208..52 maps, 256 no better
     FUSED_FILTERS = 64          # filters per gemm in the fused tasks, the fewest per run elsewhere
@@ -1037,8 +1033,8 @@ class NumbaBackend(NumpyBackend):
                                                 (i - start) * tiles), self.ROW_TASKS)
             m = self._matmul(u, np.ascontiguousarray(v[:, :, :len(images) * tiles]))
             for i in images:
-                run_tasks(winograd_output_task, (tile, m, tiles_h, tiles_w, b, code, out[i], (i - start) * tiles),
-                          self.ROW_TASKS)
+                run_tasks(winograd_output_task, (tile, self.PRODUCTS_GIVEN, m, (i - start) * tiles, b, code, out[i],
+                                                 tiles_h, tiles_w), self.ROW_TASKS)
 
     def _by_shares(self, tile, u, b, code, x, out, tiles_h, tiles_w):
         tasks = balanced_tasks(tiles_h * tiles_w, 1, self.FUSED_TILES)
@@ -1052,7 +1048,7 @@ class NumbaBackend(NumpyBackend):
         v = np.empty((points, c, tiles_h * tiles_w), dtype=F)
         for i in range(x.shape[0]):
             run_tasks(winograd_input_task, (tile, np.ascontiguousarray(x[i]), tiles_h, tiles_w, v, 0), self.ROW_TASKS)
-            run_tasks(winograd_filters_task, (tile, u, v, b, code, out[i], tiles_h, tiles_w), tasks)
+            run_tasks(winograd_output_task, (tile, u, v, 0, b, code, out[i], tiles_h, tiles_w), tasks)
 
     def _run(self, name, layer, x, code):
         return self._direct(layer, x, code) if name == "direct" else self._winograd(layer, x, code, name)
@@ -1239,3 +1235,6 @@ class NumbaBackend(NumpyBackend):
                 col2im_add(np.ascontiguousarray(dcols), 1, layer.stride, layer.padding, oh, ow, target)
         else:
             col2im_add(np.ascontiguousarray(dcols), layer.size, layer.stride, layer.padding, oh, ow, target)
+
+
+compile_one_at_a_time(value for value in list(globals().values()) if isinstance(value, numba.core.dispatcher.Dispatcher))

@@ -2,11 +2,12 @@
 
 A first inference after an install compiles ~12 s of kernels, one after another (Numba
 compiles under one lock). The backend starts this helper beside itself when the cache lacks
-them: the helper compiles in the opposite order (the whole-image Winograd and im2col paths
-first, the fused Winograd last) while the first inference compiles from its first layer on,
-so the two cores share the work and each process loads from the cache what the other saved
-(Numba's cache files are written whole, then renamed). A marker records that the cache is
-complete for this source and Numba version.
+them: while the first inference compiles what its first layers run (the direct bands, the
+max-pool, the fused Winograd), the helper compiles what it needs next, so the two cores share
+the work and each process loads from the cache what the other saved (Numba's cache files are
+written whole, then renamed). Each kernel compiles under a lock file, so that neither process
+compiles one the other is compiling. A marker records that the cache is complete for this
+source and Numba version.
 
     python -m darknet_py.backends.numba_warmup
 """
@@ -85,6 +86,40 @@ def start_beside():
         pass
 
 
+def compile_one_at_a_time(kernels):
+    """Make each of ``kernels`` (Numba dispatchers that cache on disk) compile under a lock file
+    beside its cache, taken inside Numba's own compiler lock: a process that needs a kernel
+    another process is compiling waits for it, then loads it from the cache, instead of
+    compiling it too (the helper and the first inference both compiled the output passes and
+    the im2col path, ~3 s of a core, whenever their timing crossed). Callers take their
+    callees' locks inside their own, never the reverse: no two processes wait on each other.
+    Only a compile or a cache load takes the lock; not POSIX: no locks."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    from numba.core import sigutils
+    from numba.core.compiler_lock import global_compiler_lock
+    for kernel in kernels:
+        folder = getattr(getattr(kernel, "_cache", None), "_cache_path", None)
+        if not folder or "compile" in vars(kernel):
+            continue
+
+        def locked(sig, kernel=kernel, compile=kernel.compile,
+                   lock=Path(folder) / f"darknet_py-compiling-{kernel.__name__}"):
+            if tuple(sigutils.normalize_signature(sig)[0]) in kernel.overloads:
+                return compile(sig)
+            with global_compiler_lock:
+                try:
+                    held = open(lock, "a")
+                except OSError:             # the cache folder is read-only: compile alone
+                    return compile(sig)
+                with held:
+                    fcntl.flock(held, fcntl.LOCK_EX)
+                    return compile(sig)     # a cache load when another process compiled it meanwhile
+        kernel.compile = locked
+
+
 def compile_all():
     import tempfile
     import darknet_py
@@ -94,13 +129,29 @@ def compile_all():
     running.touch()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            for size, names in ((13, ("winograd2", "winograd2-filters", "direct")),
-                                (52, ("winograd4", "direct", "winograd4-fused"))):
+            nets = {}
+            for size in (13, 52):
                 cfg = Path(tmp) / f"warm{size}.cfg"
                 cfg.write_text(CFG.format(size=size))
-                net = darknet_py.load_network(cfg, backend="numba")
+                nets[size] = darknet_py.load_network(cfg, backend="numba")
+            backend, conv = nets[13].backend, nets[13].layers[0]
+            x = np.zeros((1, 16, 13, 13), dtype=np.float32)
+            with backend.running(train=False):
+                # The first inference compiles its first layer's bands, the max-pool, then the
+                # fused Winograd (its input rows first, its output passes last), then needs the
+                # whole-image kernels, the im2col path (26x26 and below). The helper compiles,
+                # in the order they are needed, what it can finish first: the filters'
+                # transform, the per-point gemms, the im2col path, the input and output tasks
+                # (their rows by then compiled by the inference)...
+                u, _ = backend._winograd_filters(conv, "winograd2")
+                backend._matmul(u, np.zeros((u.shape[0], 16, 49), dtype=np.float32))
+                backend._run("direct", conv, x, 1)
+                backend._run("winograd2-filters", conv, x, 1)
+            # ...then every path whole, which by now mostly loads what either has compiled
+            for size, names in ((13, ("winograd2",)),
+                                (52, ("winograd4", "direct", "winograd4-fused"))):
+                backend, (conv, pool) = nets[size].backend, nets[size].layers
                 x = np.zeros((1, 16, size, size), dtype=np.float32)
-                backend, conv, pool = net.backend, net.layers[0], net.layers[1]
                 with backend.running(train=False):
                     for name in names:
                         out = backend._run(name, conv, x, 1)
