@@ -175,6 +175,30 @@ def test_every_numba_convolution_algorithm(tmp_path, height, width, activation):
         assert_close(backend._run(name, layer, x, code), expected, RTOL, name + " image by image")
 
 
+@pytest.mark.parametrize("channels,height,width,activation", [(1, 7, 9, "leaky"), (3, 33, 20, "linear"),
+                                                              (4, 20, 33, "logistic"), (2, 1, 5, "relu")])
+def test_numba_few_channel_convolution(tmp_path, channels, height, width, activation):
+    """3x3 convolutions of few channels (a first layer's) run a direct kernel: it must match
+    the reference at every border, odd and non-square maps, a batch, each activation."""
+    from darknet_py.backends.numba_cpu import ACTIVATION_CODES
+    cfg = tmp_path / "few.cfg"
+    cfg.write_text(f"[net]\nwidth={width}\nheight={height}\nchannels={channels}\nbatch=2\n"
+                   "[convolutional]\nbatch_normalize=1\nfilters=5\nsize=3\nstride=1\npad=1\n"
+                   f"activation={activation}\n")
+    reference = darknet_py.load_network(cfg, backend="numpy")
+    fast = darknet_py.load_network(cfg, backend="numba")
+    for net in (reference, fast):
+        net.params[:] = np.random.default_rng(5).uniform(-1, 1, net.params.size)
+        net.layers[0].params["rolling_variance"][:] = np.random.default_rng(6).uniform(.5, 1.5, 5)
+        net.backend.prepare(net)
+    x = np.random.default_rng(7).standard_normal((2, channels, height, width)).astype(np.float32)
+    expected = reference.forward(x)
+    layer, backend = fast.layers[0], fast.backend
+    assert backend._algorithms(layer) == ("direct",)
+    assert_close(backend._run("direct", layer, x, ACTIVATION_CODES[activation]), expected, RTOL, "few channels")
+    assert_close(fast.forward(x), expected, RTOL, "few channels, network")
+
+
 def test_numba_remembers_its_timings(tmp_path, monkeypatch):
     """The fastest algorithm per shape is timed once per machine and kept in
     $DARKNET_PY_CACHE/numba-choices.json; a later process uses it without timing, and an

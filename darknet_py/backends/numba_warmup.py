@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-# one 3x3 layer per path, the order in which the helper compiles them
+# a 3x3 layer and a max-pool, in the sizes that take each path
 CFG = """[net]
 width={size}
 height={size}
-channels=16
+channels={channels}
 batch=1
 [convolutional]
 batch_normalize=1
@@ -130,32 +130,38 @@ def compile_all():
     try:
         with tempfile.TemporaryDirectory() as tmp:
             nets = {}
-            for size in (13, 52):
-                cfg = Path(tmp) / f"warm{size}.cfg"
-                cfg.write_text(CFG.format(size=size))
-                nets[size] = darknet_py.load_network(cfg, backend="numba")
-            backend, conv = nets[13].backend, nets[13].layers[0]
-            x = np.zeros((1, 16, 13, 13), dtype=np.float32)
+            for channels, size in ((16, 13), (16, 52), (3, 13)):
+                cfg = Path(tmp) / f"warm{channels}-{size}.cfg"
+                cfg.write_text(CFG.format(channels=channels, size=size))
+                nets[channels, size] = darknet_py.load_network(cfg, backend="numba")
+
+            def run(channels, size, *names):
+                net = nets[channels, size]
+                with net.backend.running(train=False):
+                    for name in names:
+                        out = net.backend._run(name, net.layers[0], np.zeros((1, channels, size, size), np.float32), 1)
+                    return out
+
+            # The first inference compiles its first layer's direct kernel, the max-pool, then
+            # the fused Winograd (its input rows first, its output passes last), then needs the
+            # whole-image kernels, the bands and the im2col path (26x26 and below). The helper
+            # compiles, in the order they are needed, what it can finish first: the filters'
+            # transform, the per-point gemms, the im2col path, the bands, the input and output
+            # tasks (their rows by then compiled by the inference)...
+            backend, conv = nets[16, 13].backend, nets[16, 13].layers[0]
             with backend.running(train=False):
-                # The first inference compiles its first layer's bands, the max-pool, then the
-                # fused Winograd (its input rows first, its output passes last), then needs the
-                # whole-image kernels, the im2col path (26x26 and below). The helper compiles,
-                # in the order they are needed, what it can finish first: the filters'
-                # transform, the per-point gemms, the im2col path, the input and output tasks
-                # (their rows by then compiled by the inference)...
                 u, _ = backend._winograd_filters(conv, "winograd2")
                 backend._matmul(u, np.zeros((u.shape[0], 16, 49), dtype=np.float32))
-                backend._run("direct", conv, x, 1)
-                backend._run("winograd2-filters", conv, x, 1)
-            # ...then every path whole, which by now mostly loads what either has compiled
-            for size, names in ((13, ("winograd2",)),
-                                (52, ("winograd4", "direct", "winograd4-fused"))):
-                backend, (conv, pool) = nets[size].backend, nets[size].layers
-                x = np.zeros((1, 16, size, size), dtype=np.float32)
-                with backend.running(train=False):
-                    for name in names:
-                        out = backend._run(name, conv, x, 1)
-                    backend.forward_layer(pool, [out], ForwardState())
+            run(16, 13, "direct")
+            run(16, 52, "direct")
+            run(16, 13, "winograd2-filters")
+            # ...then every path, which by now mostly loads what either has compiled
+            run(16, 13, "winograd2")
+            run(3, 13, "direct")
+            out = run(16, 52, "winograd4", "winograd4-fused")
+            net = nets[16, 52]
+            with net.backend.running(train=False):
+                net.backend.forward_layer(net.layers[1], [out], ForwardState())
         done.touch()
     finally:
         running.unlink(missing_ok=True)
