@@ -133,6 +133,23 @@ def test_numba_max_pool_split_among_tasks(tmp_path, monkeypatch):
             assert_close(a, e, RTOL, f"{case} output {i}, split")
 
 
+def numba_3x3_layer(tmp_path, channels, height, width, filters, activation):
+    """A network of one 3x3 batch-normalised convolution on the Numba backend, with random
+    parameters and rolling statistics, a batch of two random images and the reference's output."""
+    cfg = tmp_path / "conv.cfg"
+    cfg.write_text(f"[net]\nwidth={width}\nheight={height}\nchannels={channels}\nbatch=2\n"
+                   f"[convolutional]\nbatch_normalize=1\nfilters={filters}\nsize=3\nstride=1\npad=1\n"
+                   f"activation={activation}\n")
+    reference = darknet_py.load_network(cfg, backend="numpy")
+    fast = darknet_py.load_network(cfg, backend="numba")
+    for net in (reference, fast):
+        net.params[:] = np.random.default_rng(5).uniform(-1, 1, net.params.size)
+        net.layers[0].params["rolling_variance"][:] = np.random.default_rng(6).uniform(.5, 1.5, filters)
+        net.backend.prepare(net)
+    x = np.random.default_rng(7).standard_normal((2, channels, height, width)).astype(np.float32)
+    return fast, x, reference.forward(x)
+
+
 @pytest.mark.parametrize("height,width,activation", [(13, 11, "leaky"), (26, 30, "leaky"), (50, 46, "leaky"),
                                                      (13, 11, "linear"), (26, 30, "relu"), (50, 46, "logistic")])
 def test_every_numba_convolution_algorithm(tmp_path, height, width, activation):
@@ -141,20 +158,7 @@ def test_every_numba_convolution_algorithm(tmp_path, height, width, activation):
     the reference, whichever is picked, and however its gemms are split, with each activation
     it compiles."""
     from darknet_py.backends.numba_cpu import ACTIVATION_CODES
-    cfg = tmp_path / "wide.cfg"
-    cfg.write_text(f"[net]\nwidth={width}\nheight={height}\nchannels=16\nbatch=2\n"
-                   "[convolutional]\nbatch_normalize=1\nfilters=24\nsize=3\nstride=1\npad=1\n"
-                   f"activation={activation}\n")
-    reference = darknet_py.load_network(cfg, backend="numpy")
-    fast = darknet_py.load_network(cfg, backend="numba")
-    rng = np.random.default_rng(5)
-    for net in (reference, fast):
-        net.params[:] = rng.uniform(-1, 1, net.params.size)
-        net.layers[0].params["rolling_variance"][:] = np.random.default_rng(6).uniform(.5, 1.5, 24)
-        net.backend.prepare(net)
-        rng = np.random.default_rng(5)
-    x = np.random.default_rng(7).standard_normal((2, 16, height, width)).astype(np.float32)
-    expected = reference.forward(x)
+    fast, x, expected = numba_3x3_layer(tmp_path, 16, height, width, 24, activation)
     layer, backend = fast.layers[0], fast.backend
     code = ACTIVATION_CODES[activation]
     algorithms = backend._algorithms(layer)
@@ -181,18 +185,7 @@ def test_numba_few_channel_convolution(tmp_path, channels, height, width, activa
     """3x3 convolutions of few channels (a first layer's) run a direct kernel: it must match
     the reference at every border, odd and non-square maps, a batch, each activation."""
     from darknet_py.backends.numba_cpu import ACTIVATION_CODES
-    cfg = tmp_path / "few.cfg"
-    cfg.write_text(f"[net]\nwidth={width}\nheight={height}\nchannels={channels}\nbatch=2\n"
-                   "[convolutional]\nbatch_normalize=1\nfilters=5\nsize=3\nstride=1\npad=1\n"
-                   f"activation={activation}\n")
-    reference = darknet_py.load_network(cfg, backend="numpy")
-    fast = darknet_py.load_network(cfg, backend="numba")
-    for net in (reference, fast):
-        net.params[:] = np.random.default_rng(5).uniform(-1, 1, net.params.size)
-        net.layers[0].params["rolling_variance"][:] = np.random.default_rng(6).uniform(.5, 1.5, 5)
-        net.backend.prepare(net)
-    x = np.random.default_rng(7).standard_normal((2, channels, height, width)).astype(np.float32)
-    expected = reference.forward(x)
+    fast, x, expected = numba_3x3_layer(tmp_path, channels, height, width, 5, activation)
     layer, backend = fast.layers[0], fast.backend
     assert backend._algorithms(layer) == ("direct",)
     assert_close(backend._run("direct", layer, x, ACTIVATION_CODES[activation]), expected, RTOL, "few channels")

@@ -4,8 +4,9 @@ into the weights for inference (``scale / (sqrt(var) + 1e-6)``, Darknet's denomi
 Inference keeps one set of threads busy: BLAS limited to one thread, every gemm called from
 compiled code in Numba's threads or in tasks on a small thread pool (Winograd by equal shares
 of tiles, im2col band by band), each a piece sized for the core's cache. Training calls BLAS
-through NumPy, with its own threads, between the compiled loops. Layers without a kernel here use
-the reference; every layer is checked against it (tests/test_layer_parity.py)."""
+through NumPy, with its own threads, between the compiled loops. A first layer's few channels
+convolve directly, without im2col, in both. Layers without a kernel here use the reference;
+every layer is checked against it (tests/test_layer_parity.py)."""
 import contextlib
 import functools
 import hashlib

@@ -1,13 +1,13 @@
 """Compiles the Numba backend's inference kernels into Numba's cache, in a second process.
 
-A first inference after an install compiles ~12 s of kernels, one after another (Numba
+A first inference after an install compiles ~11 s of kernels, one after another (Numba
 compiles under one lock). The backend starts this helper beside itself when the cache lacks
-them: while the first inference compiles what its first layers run (the direct bands, the
-max-pool, the fused Winograd), the helper compiles what it needs next, so the two cores share
-the work and each process loads from the cache what the other saved (Numba's cache files are
-written whole, then renamed). Each kernel compiles under a lock file, so that neither process
-compiles one the other is compiling. A marker records that the cache is complete for this
-source and Numba version.
+them: while the first inference compiles what its first layers run (the first layer's direct
+kernel, the max-pool, the fused Winograd), the helper compiles what it needs next, so the
+two cores share the work and each process loads from the cache what the other saved (Numba's
+cache files are written whole, then renamed). Each kernel compiles under a lock file, so
+that neither process compiles one the other is compiling. A marker records that the cache is
+complete for this source and Numba version.
 
     python -m darknet_py.backends.numba_warmup
 """

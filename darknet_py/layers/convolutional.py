@@ -111,8 +111,8 @@ class Convolutional(Layer):
     def folded(self):
         """(weights [n, c/g*k*k], biases) with inference batch norm folded in, Darknet's
         way: ``scale / (sqrt(var) + 1e-6)``. The per-filter factor in float64, the weights
-        times it in float32 (one rounding: half an ulp; in float64 the copies cost yolov2-voc's
-        first inference ~0.3 s)."""
+        times it in float32 (the factor and the product each rounded: about an ulp; float64
+        copies of the weights cost yolov2-voc's first inference ~0.3 s)."""
         p = self.params
         w = p["weights"].reshape(self.filters, -1)
         b = p["biases"].astype(np.float64)
