@@ -192,6 +192,25 @@ def test_numba_few_channel_convolution(tmp_path, channels, height, width, activa
     assert_close(fast.forward(x), expected, RTOL, "few channels, network")
 
 
+@pytest.mark.parametrize("height,width", [(13, 11), (26, 30)])
+def test_numba_training_convolution_algorithms(tmp_path, height, width):
+    """A training forward convolves by im2col + gemm or Winograd F(2x2,3x3) with the raw
+    weights, whichever timed fastest: each must match the reference's raw convolution (not
+    F(4x4), whose rounding moves Darknet's golden training deltas)."""
+    fast, x, _ = numba_3x3_layer(tmp_path, 16, height, width, 24, "leaky")
+    layer, backend = fast.layers[0], fast.backend
+    weights = layer.params["weights"].reshape(layer.filters, -1)
+    expected = layer.convolve(x, layer.params["weights"]).reshape(2, layer.filters, -1)
+    names = backend._train_algorithms(layer)
+    assert names == (("gemm", "winograd2-fused", "winograd2-filters", "winograd2") if height < 20 else
+                     ("gemm", "winograd2-fused", "winograd2"))
+    for name in names:
+        assert_close(backend._train_run(name, layer, x, weights), expected, RTOL, name)
+    backend.FUSED_FILTERS = 10            # several runs of filters, the last shorter
+    for name in names:
+        assert_close(backend._train_run(name, layer, x, weights), expected, RTOL, name + " by runs of 10 filters")
+
+
 def test_numba_remembers_its_timings(tmp_path, monkeypatch):
     """The fastest algorithm per shape is timed once per machine and kept in
     $DARKNET_PY_CACHE/numba-choices.json; a later process uses it without timing, and an

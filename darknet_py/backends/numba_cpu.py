@@ -1086,12 +1086,13 @@ class NumbaBackend(NumpyBackend):
     FUSED_TILES = 128           # tiles per task, about: 0-12% faster than 64 on 208..52 maps, 256 no better
     FUSED_FILTERS = 64          # filters per gemm in the fused tasks, the fewest per run elsewhere
 
-    def _winograd(self, layer, x, code, name):
+    def _winograd(self, layer, x, code, name, filters=None):
         """Winograd "winograd4"/"winograd2", whole-image or with a suffix: "-fused" share by
-        share of tiles, "-filters" run by run of filters."""
+        share of tiles, "-filters" run by run of filters. ``filters``: (U, biases) in place of
+        the folded weights' (training: the raw weights', no biases)."""
         base, _, how = name.partition("-")
         tile = self.WINOGRAD[base][0]
-        u, b = self._winograd_filters(layer, name)
+        u, b = filters or self._winograd_filters(layer, name)
         n, c, h, w = x.shape
         tiles_h, tiles_w = (h + tile - 1) // tile, (w + tile - 1) // tile
         out = np.empty((n, layer.filters, h, w), dtype=F)
@@ -1170,36 +1171,68 @@ class NumbaBackend(NumpyBackend):
     def _time_algorithms(self, layer, x, code, candidates):
         """Which algorithm is fastest depends on the map, the channels and the machine: time
         each on this input, keep the fastest's weights only. Returns (its name, the output)."""
-        timings = {}
         for name in candidates:       # weights folded or transformed first, outside the timings
             if name == "direct":
                 self._fold(layer)
             else:
                 self._winograd_filters(layer, name)
-            timings[name] = np.inf
-        # no untimed run first: a compile or a cold start lands in round 0, and each takes its
-        # best round (one run less per candidate: ~0.6 s of yolov2-voc's first inference)
-        running = list(candidates)
-        for round_ in range(self.TIMING_ROUNDS):   # round robin, the best of each: a busy moment hits them all
-            for name in running:
-                start = time.perf_counter()
-                out = self._run(name, layer, x, code)
-                timings[name] = min(timings[name], time.perf_counter() - start)
-            if round_ == 1:
-                fastest = min(timings.values())
-                running = [name for name in running if timings[name] <= self.TIMING_DROP * fastest]
-        best = min(timings, key=timings.get)
+        best, out = self._fastest(candidates, lambda name: self._run(name, layer, x, code))
         kept = self._weights_key(best, layer)
         for name in candidates:      # Winograd's filters or the folded weights, not both
             if self._weights_key(name, layer) != kept:
                 self.folded.pop(self._weights_key(name, layer), None)
         return best, out
 
+    def _fastest(self, candidates, run):
+        """The candidate whose run(candidate) took least, in rounds taken in turn (a busy
+        moment hits them all), each keeping its best round; the last run's output. No untimed
+        run first: a compile or a cold start lands in round 0 (one run less per candidate:
+        ~0.6 s of yolov2-voc's first inference)."""
+        timings = dict.fromkeys(candidates, np.inf)
+        running = list(candidates)
+        for round_ in range(self.TIMING_ROUNDS):
+            for name in running:
+                start = time.perf_counter()
+                out = run(name)
+                timings[name] = min(timings[name], time.perf_counter() - start)
+            if round_ == 1:
+                fastest = min(timings.values())
+                running = [name for name in running if timings[name] <= self.TIMING_DROP * fastest]
+        return min(timings, key=timings.get), out
+
+    def _train_convolve(self, layer, x, weights):
+        """A training forward's raw convolution, [N, K, oh*ow]: im2col + gemm ("gemm") or, for
+        the 3x3 layers inference convolves by Winograd, F(2x2,3x3), whichever timed fastest on
+        this shape in the first step, with the raw weights transformed at every step
+        (tiny-voc, 8 images at 416: the 3x3 layers' raw convolutions 420 -> 276 ms). Not
+        F(4x4): its rounding moved Darknet's golden first-layer deltas (train_yolov2-tiny-voc_160:
+        2,242 of 819,200 off, against 14 for im2col and F(2x2), ties misrouted at a max-pool)."""
+        candidates = self._train_algorithms(layer)
+        if len(candidates) == 1:
+            return self._convolve(layer, x, weights)
+        key = ("train", layer.index, x.shape)
+        if key not in self.choice:
+            self.choice[key], out = self._fastest(candidates, lambda name: self._train_run(name, layer, x, weights))
+            return out
+        return self._train_run(self.choice[key], layer, x, weights)
+
+    def _train_algorithms(self, layer):
+        return ("gemm",) + tuple(name for name in self._algorithms(layer) if name.startswith("winograd2"))
+
+    def _train_run(self, name, layer, x, weights):
+        if name == "gemm":
+            return self._convolve(layer, x, weights)
+        k = layer.filters
+        u = winograd_filters(weights.reshape(k, -1, 3, 3), self.WINOGRAD[name.split("-")[0]][1])
+        with self.running(train=False):      # the gemms in the tasks: BLAS in one thread
+            out = self._winograd(layer, x, ACTIVATION_CODES["linear"], name, (u, np.zeros(k, dtype=F)))
+        return out.reshape(x.shape[0], k, -1)
+
     def _conv_train_forward(self, layer, x, state, code):
         """The gemm, then batch norm on the batch's statistics (or add_bias) and the
         activation in one compiled pass; saves what batchnorm.backward reads."""
         p = layer.params
-        raw = self._convolve(layer, x, p["weights"].reshape(layer.filters, -1))
+        raw = self._train_convolve(layer, x, p["weights"].reshape(layer.filters, -1))
         if not layer.batch_normalize:
             for image in raw:
                 bias_activate(image, p["biases"], code)
