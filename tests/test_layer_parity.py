@@ -211,6 +211,27 @@ def test_numba_training_convolution_algorithms(tmp_path, height, width):
         assert_close(backend._train_run(name, layer, x, weights), expected, RTOL, name + " by runs of 10 filters")
 
 
+def test_numba_training_winograd_follows_the_updates(tmp_path, monkeypatch):
+    """The training forward's Winograd filters are made once per update and shared by the
+    subdivisions' passes: over two steps of two subdivisions each, the parameters must follow
+    the reference's (filters kept past an update would run the second step on the first
+    step's weights)."""
+    from darknet_py.backends.numba_cpu import NumbaBackend
+    monkeypatch.setattr(NumbaBackend, "_train_algorithms", lambda self, layer: ("winograd2", "winograd2-fused"))
+    cfg = tmp_path / "train.cfg"
+    cfg.write_text("[net]\nbatch=2\nsubdivisions=2\nwidth=9\nheight=10\nchannels=16\nlearning_rate=.1\n"
+                   "momentum=.9\ndecay=.0005\n[convolutional]\nbatch_normalize=1\nfilters=16\nsize=3\n"
+                   "stride=1\npad=1\nactivation=leaky\n[cost]\ntype=sse\n")
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((4, 16, 10, 9)).astype(np.float32)
+    truth = rng.standard_normal((4, 16 * 10 * 9)).astype(np.float32)
+    nets = [darknet_py.Network(cfg, backend=name, seed=4) for name in ("numpy", "numba")]
+    for step in (1, 2):
+        losses = [net.train_step(x, truth, log=lambda line: None) for net in nets]
+        assert losses[1] == pytest.approx(losses[0], rel=RTOL), f"step {step}"
+        assert_close(nets[1].params, nets[0].params, RTOL, f"parameters after step {step}")
+
+
 def test_numba_remembers_its_timings(tmp_path, monkeypatch):
     """The fastest algorithm per shape is timed once per machine and kept in
     $DARKNET_PY_CACHE/numba-choices.json; a later process uses it without timing, and an

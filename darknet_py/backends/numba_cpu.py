@@ -31,7 +31,7 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "default"
 
 from .numpy_ref import NumpyBackend
-from .numba_warmup import compile_one_at_a_time
+from . import numba_warmup
 
 import scipy.linalg.cython_blas  # noqa: F401  the BLAS Numba calls, loaded before threadpoolctl looks
 from threadpoolctl import ThreadpoolController
@@ -123,9 +123,9 @@ def activate(v, code):
 @njit(inline="always")
 def bias_activate_line(dest, src, b, code):
     """dest[i] = activate(src[i] + b, code), the activation chosen once, outside the loop: in
-    the Winograd output rows a test of the code per value kept LLVM from vectorising. The
-    plain loops of bias_activate and convolve_band were no faster through it (A/B) and cost
-    ~0.25 s more compiling, so they keep theirs."""
+    the Winograd output rows and the few-channel convolution a test of the code per value
+    kept LLVM from vectorising. The plain loops of bias_activate and convolve_band were no
+    faster through it (A/B) and cost ~0.25 s more compiling, so they keep theirs."""
     if code == 1:
         for i in range(dest.size):
             dest[i] = activate(src[i] + b, 1)
@@ -712,6 +712,9 @@ def winograd2_output_rows(tmp, at, tx0, tx1, b, code, plane, ty):
 
 @njit(inline="always")
 def winograd_input_row(tile, x, ch, ty, tx0, tx1, v, base, cols, zeros):
+    """The input pass of either variant. The tile numbers as int64s: a caller's literal 0
+    would have Numba compile the rows once more for it (~1 s)."""
+    tx0, tx1, base = np.int64(tx0), np.int64(tx1), np.int64(base)
     if tile == 4:
         winograd4_input_row(x, ch, ty, tx0, tx1, v, base, cols, zeros)
     else:
@@ -736,8 +739,9 @@ def share_rows(t0, t1, tiles_w):
 def winograd_output_share(tile, m, k, first, t0, t1, tiles_w, b, code, plane, tmp):
     """Filter k's outputs over the share [t0, t1) of a map's tiles (row-major), whose products
     are m[points, k, first:first + t1 - t0]: the first pass over the whole share, the second
-    row of tiles by row. tmp: winograd_scratch's, for t1 - t0 tiles. ``first``: an int64
-    (np.int64(0), not 0: Numba compiles the passes once more for a literal 0, ~1 s)."""
+    row of tiles by row. tmp: winograd_scratch's, for t1 - t0 tiles. ``first`` as an int64:
+    a caller's literal 0 would have Numba compile the passes once more for it (~1 s)."""
+    first = np.int64(first)
     if tile == 4:
         winograd4_output_columns(m, k, first, t1 - t0, tmp)
     else:
@@ -771,7 +775,7 @@ def winograd_input_task(tile, x, tiles_h, tiles_w, v, first, tasks, task):
     jobs = x.shape[0] * tiles_h
     for job in range(task * jobs // tasks, (task + 1) * jobs // tasks):
         ty = job % tiles_h
-        winograd_input_row(tile, x, job // tiles_h, ty, np.int64(0), tiles_w, v, first + ty * tiles_w, cols, zeros)
+        winograd_input_row(tile, x, job // tiles_h, ty, 0, tiles_w, v, first + ty * tiles_w, cols, zeros)
 
 
 @njit(cache=True, nogil=True)
@@ -799,7 +803,7 @@ def winograd_fused_task(tile, x, u, bias, code, out, k_block, tasks, task):
         for p in range(points):
             np.dot(u[p, first:first + filters], v[p], m[p, :filters])
         for k in range(filters):
-            winograd_output_share(tile, m, k, np.int64(0), t0, t1, tiles_w, bias[first + k], code, out[first + k], out_tmp)
+            winograd_output_share(tile, m, k, 0, t0, t1, tiles_w, bias[first + k], code, out[first + k], out_tmp)
 
 
 @njit(cache=True, nogil=True)
@@ -821,7 +825,7 @@ def winograd_output_task(tile, u, v, first, bias, code, out, tiles_h, tiles_w, t
         m = np.empty((u.shape[0], k1 - k0, tiles), dtype=np.float32)
         for p in range(u.shape[0]):
             np.dot(u[p, k0:k1], v[p], m[p])
-        row0, offset = k0, np.int64(0)
+        row0, offset = k0, 0
     for k in range(k0, k1):
         winograd_output_share(tile, m, k - row0, offset, 0, tiles, tiles_w, bias[k], code, out[k], tmp)
 
@@ -933,8 +937,7 @@ class NumbaBackend(NumpyBackend):
         self.remembered = RememberedChoices()
         self.workspace = np.empty(0, dtype=F)
         self.own_threads = False     # inside running(): gemms in Numba's threads, BLAS in one
-        from .numba_warmup import start_beside
-        start_beside()               # a fresh install: a second process compiles half the kernels
+        numba_warmup.start_beside()      # a fresh install: a second process compiles kernels beside the first call
 
     def prepare(self, net):
         self.folded = {}            # parameters changed: refold on the next inference
@@ -1154,13 +1157,12 @@ class NumbaBackend(NumpyBackend):
             if remembered in candidates:
                 self.choice[key] = remembered
             else:
-                from .numba_warmup import compiling
-                beside = compiling()
+                beside = numba_warmup.compiling()
                 self.choice[key], out = self._time_algorithms(layer, x, code, candidates)
                 # timed while the warm-up helper compiled on the other core: good for this
                 # process, not to be kept (one such choice put tiny-voc's 208x208 layer on a
                 # Winograd 1 ms slower for every later process)
-                if not (beside or compiling()):
+                if not (beside or numba_warmup.compiling()):
                     self.remembered.put(signature, self.choice[key])
                 return out
         return self._run(self.choice[key], layer, x, code)
@@ -1203,10 +1205,12 @@ class NumbaBackend(NumpyBackend):
     def _train_convolve(self, layer, x, weights):
         """A training forward's raw convolution, [N, K, oh*ow]: im2col + gemm ("gemm") or, for
         the 3x3 layers inference convolves by Winograd, F(2x2,3x3), whichever timed fastest on
-        this shape in the first step, with the raw weights transformed at every step
-        (tiny-voc, 8 images at 416: the 3x3 layers' raw convolutions 420 -> 276 ms). Not
-        F(4x4): its rounding moved Darknet's golden first-layer deltas (train_yolov2-tiny-voc_160:
-        2,242 of 819,200 off, against 14 for im2col and F(2x2), ties misrouted at a max-pool)."""
+        this shape in the first step (tiny-voc, 8 images at 416: the 3x3 layers' raw
+        convolutions 420 -> 276 ms). The raw weights' transform (16/9 of their size) is made
+        once per update and kept until the next: every subdivision's pass uses it (yolov2-voc's
+        takes ~320 ms, which each of its 8 passes paid). Not F(4x4): its rounding moved
+        Darknet's golden first-layer deltas (train_yolov2-tiny-voc_160: 2,242 of 819,200 off,
+        against 14 for im2col and F(2x2), ties misrouted at a max-pool)."""
         candidates = self._train_algorithms(layer)
         if len(candidates) == 1:
             return self._convolve(layer, x, weights)
@@ -1223,7 +1227,10 @@ class NumbaBackend(NumpyBackend):
         if name == "gemm":
             return self._convolve(layer, x, weights)
         k = layer.filters
-        u = winograd_filters(weights.reshape(k, -1, 3, 3), self.WINOGRAD[name.split("-")[0]][1])
+        key = ("train", name.split("-")[0], layer.index)
+        if key not in self.folded:          # once per update, not per pass: a batch's subdivisions share it
+            self.folded[key] = winograd_filters(weights.reshape(k, -1, 3, 3), self.WINOGRAD[key[1]][1])
+        u = self.folded[key]
         with self.running(train=False):      # the gemms in the tasks: BLAS in one thread
             out = self._winograd(layer, x, ACTIVATION_CODES["linear"], name, (u, np.zeros(k, dtype=F)))
         return out.reshape(x.shape[0], k, -1)
@@ -1378,4 +1385,4 @@ class NumbaBackend(NumpyBackend):
             col2im_add(np.ascontiguousarray(dcols), layer.size, layer.stride, layer.padding, oh, ow, target)
 
 
-compile_one_at_a_time(value for value in list(globals().values()) if isinstance(value, numba.core.dispatcher.Dispatcher))
+numba_warmup.compile_one_at_a_time(value for value in list(globals().values()) if isinstance(value, numba.core.dispatcher.Dispatcher))
