@@ -182,7 +182,7 @@ def test_detector(datacfg, cfg, weights, filename, thresh, hier_thresh, nms, out
         frames.append({"frame_id": len(frames) + 1, "filename": path,
                        "objects": json_objects(result, names, thresh)})
     if json_path:
-        from .weights import atomic_write
+        from .files import atomic_write
         text = json.dumps(frames, indent=1).encode()
         atomic_write(json_path, lambda f: f.write(text))
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from .data.image import letterbox_image, load_image
 from .errors import DarknetError
-from .weights import atomic_write
+from .files import atomic_write
 
 
 def load_input(path, net):

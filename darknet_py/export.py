@@ -93,7 +93,7 @@ def inference_module(net):
 def export_onnx(net, path, opset=17, batch=1):
     """Write an ONNX file (opset >= 17) with a dynamic batch axis; atomic."""
     import torch
-    from .weights import atomic_write
+    from .files import atomic_write
     module = inference_module(net)
     dummy = torch.zeros(batch, net.channels, net.height, net.width)
 

@@ -1,6 +1,5 @@
 """A Darknet network: layers built from a cfg, one flat float32 parameter buffer, a backend."""
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -10,24 +9,9 @@ from .backends import get_backend
 from .cfg import read_cfg
 from .errors import DarknetError
 from .layers import DARKNET_ONLY, LAYER_TABLE, NET_SECTIONS, NetOptions
-from .layers.base import BuildContext
+from .layers.base import BuildContext, ForwardState
 
 MAX_FLOATS = 1 << 32          # 16 GiB of float32 in one tensor is a typo, not a network
-
-
-@dataclass
-class ForwardState:
-    """What a pass carries beside the tensors (darknet: network_state): the training flag,
-    the truth, ``seen``, and per layer what its backward needs (x, x_norm, argmax...)."""
-    train: bool = False
-    truth: object = None
-    seen: int = 0
-    saved: dict = field(default_factory=dict)
-    rng: object = None
-    log: object = print
-
-    def saved_for(self, layer):
-        return self.saved.setdefault(layer.index, {})
 
 
 def build_layers(sections, cfg_path, width=None, height=None, warn=True):

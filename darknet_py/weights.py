@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DarknetError
+from .files import atomic_write
 
 WRITE_VERSION = (0, 2, 0)      # what darknet writes, with a 64-bit seen
 
@@ -106,20 +107,6 @@ def load_weights(path, layers, buffer, allow_prefix=False):
                 w = layer.params["weights"]
                 w[...] = w.reshape(-1).reshape(w.shape[1], w.shape[0]).T.copy()
     return header, n_layers
-
-
-def atomic_write(path, write):
-    """Write through a temporary file in the same folder and rename: never a half file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def save_weights(path, buffer, seen, n_floats=None):

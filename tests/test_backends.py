@@ -74,7 +74,7 @@ def test_torch_parameters_share_the_weights_buffer(tmp_path):
 # loads from the cache)
 COMPILE_LOG = ("import numpy as np\n"
                "from numba.core import event\n"
-               "from darknet_py.backends import numba_cpu\n"
+               "from darknet_py.backends.numba import kernels\n"
                "compiled = []\n"
                "class Compiled(event.Listener):\n"
                "    def on_start(self, ev): compiled.append(ev.data['dispatcher'].__name__)\n"
@@ -89,9 +89,10 @@ def test_numba_warmup_fills_an_empty_cache(tmp_path):
     process sees it (no later backend starts the helper again). The first inference then
     compiles nothing: tiny-voc at 416 with nothing remembered times every algorithm."""
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), DARKNET_PY_WARMUP="0")
-    helper = COMPILE_LOG + ("from darknet_py.backends import numba_warmup\n"
-                            "numba_warmup.compile_all()\n"
-                            "print(','.join(name for name in compiled if hasattr(numba_cpu, name)))\n")
+    helper = COMPILE_LOG + ("from darknet_py.backends.numba import warmup\n"
+                            "warmup.compile_all()\n"
+                            "names = {kernel.__name__ for kernel in kernels.all_kernels()}\n"
+                            "print(','.join(name for name in compiled if name in names))\n")
     done = subprocess.run([sys.executable, "-c", helper], cwd=REPO, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     kernels = done.stdout.strip().split(",")
@@ -99,8 +100,8 @@ def test_numba_warmup_fills_an_empty_cache(tmp_path):
     assert {"winograd_fused_task", "winograd_input_task", "winograd_output_task", "matmul_rows", "gemm_rows",
             "convolve_band", "im2col", "transform_filters", "maxpool_2x2_task"} <= set(kernels)
     assert len(list(tmp_path.rglob("darknet_py-warm-*"))) == 1
-    probe = ("import darknet_py.backends.numba_warmup as w, sys; "
-             "sys.exit(0 if w.marker().exists() else 1)")
+    probe = ("import darknet_py.backends.numba.kernels as k, sys; "
+             "sys.exit(0 if k.warm_marker().exists() else 1)")
     assert subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env).returncode == 0
     first = COMPILE_LOG + ("import darknet_py\n"
                            f"net = darknet_py.load_network(r'{REPO / 'cfg' / 'yolov2-tiny-voc.cfg'}', backend='numba')\n"
@@ -120,8 +121,8 @@ def test_numba_kernels_compile_one_process_at_a_time(tmp_path):
     import fcntl
     import time
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), DARKNET_PY_WARMUP="0")
-    call = "numba_cpu.bias_activate(np.zeros((2, 3), np.float32), np.zeros(2, np.float32), 1)\n"
-    folder = subprocess.run([sys.executable, "-c", COMPILE_LOG + "print(numba_cpu.bias_activate._cache._cache_path)"],
+    call = "kernels.activations.bias_activate(np.zeros((2, 3), np.float32), np.zeros(2, np.float32), 1)\n"
+    folder = subprocess.run([sys.executable, "-c", COMPILE_LOG + "print(kernels.activations.bias_activate._cache._cache_path)"],
                             cwd=REPO, env=env, check=True, capture_output=True, text=True).stdout.strip()
     lock = Path(folder) / "darknet_py-compiling-bias_activate"
     lock.parent.mkdir(parents=True, exist_ok=True)
@@ -132,7 +133,7 @@ def test_numba_kernels_compile_one_process_at_a_time(tmp_path):
         time.sleep(4)
         assert waiting.poll() is None, "ran without waiting for the lock"
         # meanwhile the lock's holder compiles it (here without taking the lock)
-        subprocess.run([sys.executable, "-c", COMPILE_LOG + "del numba_cpu.bias_activate.compile\n" + call
+        subprocess.run([sys.executable, "-c", COMPILE_LOG + "del kernels.activations.bias_activate.compile\n" + call
                         + "assert compiled == ['bias_activate'], compiled"], cwd=REPO, env=env, check=True)
     out, _ = waiting.communicate(timeout=120)
     assert waiting.returncode == 0
@@ -143,13 +144,13 @@ def test_numba_warmup_compiling_reads_the_helpers_running_file(tmp_path, monkeyp
     """compiling() is true while a helper's ".running" file is fresh: not before it starts, not
     for one older than 120 s (a helper that died)."""
     import time
-    from darknet_py.backends import numba_warmup
-    monkeypatch.setattr(numba_warmup, "marker", lambda: tmp_path / "darknet_py-warm-0123")
+    from darknet_py.backends.numba import kernels
+    monkeypatch.setattr(kernels, "warm_marker", lambda: tmp_path / "darknet_py-warm-0123")
     running = tmp_path / "darknet_py-warm-0123.running"
-    assert not numba_warmup.compiling()
+    assert not kernels.helper_compiling()
     running.touch()
-    assert numba_warmup.compiling()
+    assert kernels.helper_compiling()
     os.utime(running, (time.time() - 200, time.time() - 200))
-    assert not numba_warmup.compiling()
-    monkeypatch.setattr(numba_warmup, "marker", lambda: None)          # Numba caches nowhere
-    assert not numba_warmup.compiling()
+    assert not kernels.helper_compiling()
+    monkeypatch.setattr(kernels, "warm_marker", lambda: None)          # Numba caches nowhere
+    assert not kernels.helper_compiling()

@@ -104,7 +104,7 @@ def test_init_then_partial(tmp_path):
 def test_bench_prints_per_layer_times(capsys, monkeypatch):
     """Darknet's layer table with each layer's time, each layer timed as inference runs it
     (the Numba backend inside running(): outside it, BLAS's threads had made layers 4x slower)."""
-    from darknet_py.backends.numba_cpu import NumbaBackend
+    from darknet_py.backends.numba import NumbaBackend
     modes, forward_layer = set(), NumbaBackend.forward_layer
     monkeypatch.setattr(NumbaBackend, "forward_layer",
                         lambda self, *args: modes.add(self.own_threads) or forward_layer(self, *args))

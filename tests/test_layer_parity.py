@@ -2,12 +2,14 @@
 random inputs: odd and non-square sizes, batch > 1. One helper, one line per case
 (tinygrad's habit). The reference itself is checked against finite differences where
 Darknet's backward is the true gradient."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 import darknet_py
 from darknet_py.layers import activations
-from darknet_py.network import ForwardState
+from darknet_py.layers.base import ForwardState
 from conftest import BACKENDS, assert_close
 
 RTOL = 1e-4
@@ -124,8 +126,8 @@ def test_reference_backward_is_the_gradient(tmp_path, case):
 def test_numba_max_pool_split_among_tasks(tmp_path, monkeypatch):
     """Small pools run as one task on the calling thread; split among the threads (as large
     maps are), each task's run of planes must still match the reference."""
-    from darknet_py.backends.numba_cpu import NumbaBackend
-    monkeypatch.setattr(NumbaBackend, "POOL_TASK_OUTPUTS", 1)
+    from darknet_py.backends.numba import backend as numba_backend
+    monkeypatch.setattr(numba_backend, "TUNING", replace(numba_backend.TUNING, pool_task_outputs=1))
     for case in ("maxpool 2/2 odd", "maxpool 2/2 wide", "maxpool 2/1 wide"):
         expected, _, _ = run(build(tmp_path, case), train=False)
         actual, _, _ = run(build(tmp_path, case, ("numba", None)), train=False)
@@ -157,26 +159,27 @@ def test_every_numba_convolution_algorithm(tmp_path, height, width, activation):
     F(2x2,3x3) / F(4x4,3x3), whole-image or fused share by share of tiles, by timing: each must match
     the reference, whichever is picked, and however its gemms are split, with each activation
     it compiles."""
-    from darknet_py.backends.numba_cpu import ACTIVATION_CODES
+    from darknet_py.backends.numba.activations import ACTIVATION_CODES
+    from darknet_py.backends.numba.algorithms import inference_candidates
     fast, x, expected = numba_3x3_layer(tmp_path, 16, height, width, 24, activation)
     layer, backend = fast.layers[0], fast.backend
     code = ACTIVATION_CODES[activation]
-    algorithms = backend._algorithms(layer)
+    algorithms = inference_candidates(layer, backend.tuning)
     assert ("winograd4" in algorithms) == (height > 20) and "winograd2" in algorithms
     for name in algorithms:
-        assert_close(backend._run(name, layer, x, code), expected, RTOL, name)
+        assert_close(backend.run_algorithm(name, layer, x, code), expected, RTOL, name)
     with backend.running(train=False):        # the gemms split among Numba's threads
         for name in algorithms:
-            assert_close(backend._run(name, layer, x, code), expected, RTOL, name + " in Numba's threads")
-        backend.FUSED_FILTERS = 10            # the gemms by several runs of filters, the last shorter
+            assert_close(backend.run_algorithm(name, layer, x, code), expected, RTOL, name + " in Numba's threads")
+        backend.tuning = replace(backend.tuning, fused_filters=10)   # several runs of filters, the last shorter
         for name in algorithms:
-            assert_close(backend._run(name, layer, x, code), expected, RTOL, name + " by runs of 10 filters")
-        backend.FUSED_TILES = 5               # and by shares of ~5 tiles, most ending mid-row
+            assert_close(backend.run_algorithm(name, layer, x, code), expected, RTOL, name + " by runs of 10 filters")
+        backend.tuning = replace(backend.tuning, fused_tiles=5)     # shares of ~5 tiles, most ending mid-row
         for name in algorithms:
-            assert_close(backend._run(name, layer, x, code), expected, RTOL, name + " by shares of 5 tiles")
-    backend.WINOGRAD_BATCH_BYTES = 0          # Winograd image by image, not the batch at once
+            assert_close(backend.run_algorithm(name, layer, x, code), expected, RTOL, name + " by shares of 5 tiles")
+    backend.tuning = replace(backend.tuning, winograd_batch_bytes=0)  # image by image, not the batch at once
     for name in algorithms:
-        assert_close(backend._run(name, layer, x, code), expected, RTOL, name + " image by image")
+        assert_close(backend.run_algorithm(name, layer, x, code), expected, RTOL, name + " image by image")
 
 
 @pytest.mark.parametrize("channels,height,width,activation", [(1, 7, 9, "leaky"), (3, 33, 20, "linear"),
@@ -184,11 +187,13 @@ def test_every_numba_convolution_algorithm(tmp_path, height, width, activation):
 def test_numba_few_channel_convolution(tmp_path, channels, height, width, activation):
     """3x3 convolutions of few channels (a first layer's) run a direct kernel: it must match
     the reference at every border, odd and non-square maps, a batch, each activation."""
-    from darknet_py.backends.numba_cpu import ACTIVATION_CODES
+    from darknet_py.backends.numba.activations import ACTIVATION_CODES
+    from darknet_py.backends.numba.algorithms import inference_candidates
     fast, x, expected = numba_3x3_layer(tmp_path, channels, height, width, 5, activation)
     layer, backend = fast.layers[0], fast.backend
-    assert backend._algorithms(layer) == ("direct",)
-    assert_close(backend._run("direct", layer, x, ACTIVATION_CODES[activation]), expected, RTOL, "few channels")
+    assert inference_candidates(layer, backend.tuning) == ("direct",)
+    assert_close(backend.run_algorithm("direct", layer, x, ACTIVATION_CODES[activation]), expected, RTOL,
+                 "few channels")
     assert_close(fast.forward(x), expected, RTOL, "few channels, network")
 
 
@@ -197,18 +202,20 @@ def test_numba_training_convolution_algorithms(tmp_path, height, width):
     """A training forward convolves by im2col + gemm or Winograd F(2x2,3x3) with the raw
     weights, whichever timed fastest: each must match the reference's raw convolution (not
     F(4x4), whose rounding moves Darknet's golden training deltas)."""
+    from darknet_py.backends.numba.algorithms import training_candidates
     fast, x, _ = numba_3x3_layer(tmp_path, 16, height, width, 24, "leaky")
     layer, backend = fast.layers[0], fast.backend
     weights = layer.params["weights"].reshape(layer.filters, -1)
     expected = layer.convolve(x, layer.params["weights"]).reshape(2, layer.filters, -1)
-    names = backend._train_algorithms(layer)
+    names = training_candidates(layer, backend.tuning)
     assert names == (("gemm", "winograd2-fused", "winograd2-filters", "winograd2") if height < 20 else
                      ("gemm", "winograd2-fused", "winograd2"))
     for name in names:
-        assert_close(backend._train_run(name, layer, x, weights), expected, RTOL, name)
-    backend.FUSED_FILTERS = 10            # several runs of filters, the last shorter
+        assert_close(backend.train_convolve(name, layer, x, weights), expected, RTOL, name)
+    backend.tuning = replace(backend.tuning, fused_filters=10)    # several runs of filters, the last shorter
+    backend.train_filters.clear()
     for name in names:
-        assert_close(backend._train_run(name, layer, x, weights), expected, RTOL, name + " by runs of 10 filters")
+        assert_close(backend.train_convolve(name, layer, x, weights), expected, RTOL, name + " by runs of 10 filters")
 
 
 def test_numba_training_winograd_follows_the_updates(tmp_path, monkeypatch):
@@ -216,8 +223,8 @@ def test_numba_training_winograd_follows_the_updates(tmp_path, monkeypatch):
     subdivisions' passes: over two steps of two subdivisions each, the parameters must follow
     the reference's (filters kept past an update would run the second step on the first
     step's weights)."""
-    from darknet_py.backends.numba_cpu import NumbaBackend
-    monkeypatch.setattr(NumbaBackend, "_train_algorithms", lambda self, layer: ("winograd2", "winograd2-fused"))
+    from darknet_py.backends.numba import backend as numba_backend
+    monkeypatch.setattr(numba_backend, "training_candidates", lambda layer, tuning: ("winograd2", "winograd2-fused"))
     cfg = tmp_path / "train.cfg"
     cfg.write_text("[net]\nbatch=2\nsubdivisions=2\nwidth=9\nheight=10\nchannels=16\nlearning_rate=.1\n"
                    "momentum=.9\ndecay=.0005\n[convolutional]\nbatch_normalize=1\nfilters=16\nsize=3\n"
@@ -238,10 +245,11 @@ def test_numba_remembers_its_timings(tmp_path, monkeypatch):
     entry it does not know (another version's) is timed again. Timings taken while the
     warm-up helper compiles on the other core are used but not kept."""
     import json
-    from darknet_py.backends import numba_warmup
-    from darknet_py.backends.numba_cpu import NumbaBackend, kernels_version
+    from darknet_py.backends.numba import NumbaBackend, kernels
+    from darknet_py.backends.numba.algorithms import inference_candidates
+    from darknet_py.backends.numba.kernels import kernels_version
     monkeypatch.setenv("DARKNET_PY_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(numba_warmup, "compiling", lambda: False)     # no helper compiling beside
+    monkeypatch.setattr(kernels, "helper_compiling", lambda: False)     # no helper compiling beside
     cfg = tmp_path / "wide.cfg"
     cfg.write_text("[net]\nwidth=11\nheight=13\nchannels=16\nbatch=1\n"
                    "[convolutional]\nfilters=24\nsize=3\nstride=1\npad=1\nactivation=leaky\n")
@@ -250,12 +258,12 @@ def test_numba_remembers_its_timings(tmp_path, monkeypatch):
     expected = first.forward(x)
     saved = json.loads((tmp_path / "cache" / "numba-choices.json").read_text())
     (machine, choices), = saved.items()
-    assert list(choices.values())[0] in first.backend._algorithms(first.layers[0])
+    assert list(choices.values())[0] in inference_candidates(first.layers[0], first.backend.tuning)
 
     def no_timing(*args):
         raise AssertionError("timed again")
     with monkeypatch.context() as m:
-        m.setattr(NumbaBackend, "_time_algorithms", no_timing)
+        m.setattr(NumbaBackend, "time_algorithms", no_timing)
         assert_close(darknet_py.Network(cfg, backend="numba", seed=3).forward(x), expected, RTOL, "remembered")
     saved[machine] = {key: "an algorithm of another version" for key in choices}
     (tmp_path / "cache" / "numba-choices.json").write_text(json.dumps(saved))
@@ -265,15 +273,15 @@ def test_numba_remembers_its_timings(tmp_path, monkeypatch):
     assert machine.endswith(f", kernels {kernels_version()}")
     stale = machine.replace(kernels_version(), "0123456789abcdef")
     (tmp_path / "cache" / "numba-choices.json").write_text(json.dumps({stale: choices}))
-    timed, time_algorithms = [], NumbaBackend._time_algorithms
+    timed, time_algorithms = [], NumbaBackend.time_algorithms
     with monkeypatch.context() as m:
-        m.setattr(NumbaBackend, "_time_algorithms", lambda self, *args: timed.append(1) or time_algorithms(self, *args))
+        m.setattr(NumbaBackend, "time_algorithms", lambda self, *args: timed.append(1) or time_algorithms(self, *args))
         darknet_py.Network(cfg, backend="numba", seed=3).forward(x)
     assert timed, "another version's timings were used"
     assert list(json.loads((tmp_path / "cache" / "numba-choices.json").read_text())) == [machine]
 
     (tmp_path / "cache" / "numba-choices.json").unlink()
-    monkeypatch.setattr(numba_warmup, "compiling", lambda: True)      # the helper busy on the other core
+    monkeypatch.setattr(kernels, "helper_compiling", lambda: True)      # the helper busy on the other core
     assert_close(darknet_py.Network(cfg, backend="numba", seed=3).forward(x), expected, RTOL, "beside the helper")
     assert not (tmp_path / "cache" / "numba-choices.json").exists(), "a timing taken beside the helper was kept"
 

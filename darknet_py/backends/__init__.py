@@ -19,7 +19,7 @@ def get_backend(name, device=None, precision="fp32"):
         return NumpyBackend()
     if name == "numba":
         try:
-            from .numba_cpu import NumbaBackend
+            from .numba import NumbaBackend
         except ImportError:
             raise DarknetError("backend 'numba' needs Numba: pip install numba scipy") from None
         return NumbaBackend()

@@ -173,10 +173,7 @@ def conv_backward(b, layer, inputs, output, delta, input_deltas, state):
         return
     d_in = torch.nn.grad.conv2d_input(x.shape, weights, delta, stride=layer.stride,
                                       padding=layer.padding, groups=layer.groups).float()
-    if layer.size == 1:
-        input_deltas[0].copy_(d_in)        # darknet: gemm with beta 0 for 1x1 (overwrites)
-    else:
-        input_deltas[0] += d_in
+    input_deltas[0] += d_in                # every size, as cuDNN adds (see the reference)
 
 
 def connected_forward(b, layer, inputs, state):

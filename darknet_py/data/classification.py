@@ -4,10 +4,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..errors import DarknetError
+from ..errors import DarknetError, warn
 from .augment import random_distort, rand_scale
 from .image import load_image
-from .labels import warn
 
 F = np.float32
 

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import DarknetError
-from ..weights import atomic_write
+from ..files import atomic_write
 
 F = np.float32
 

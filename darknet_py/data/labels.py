@@ -1,5 +1,4 @@
 """Darknet's training lists and label files (darknet: data.c:fill_truth_detection)."""
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +30,6 @@ def read_list(path):
     if not paths:
         raise DarknetError("list file names no images", path)
     return paths
-
-
-def warn(message):
-    print(message, file=sys.stderr)
 
 
 def read_labels(path, classes, with_difficult=False):

@@ -4,10 +4,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..errors import DarknetError
+from ..errors import DarknetError, warn
 from .augment import augment_detection
 from .image import load_image
-from .labels import label_path, read_labels, warn
+from .labels import label_path, read_labels
 
 
 class DetectionLoader:

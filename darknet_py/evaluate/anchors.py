@@ -49,7 +49,7 @@ def training_boxes(paths, classes):
 def scatter_png(path, boxes, centroids, width, height):
     """-show: the boxes (grey) and the clusters (red) in grid-cell units, as a PNG."""
     from PIL import Image, ImageDraw
-    from ..weights import atomic_write
+    from ..files import atomic_write
     size, pad = 480, 30
     im = Image.new("RGB", (size, size), "white")
     draw = ImageDraw.Draw(im)

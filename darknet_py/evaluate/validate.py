@@ -15,7 +15,7 @@ from ..detection.detector import detect_batch, region_layer
 from ..detection.nms import box_iou, do_nms_obj
 from ..detection.region import get_region_detections
 from ..errors import DarknetError
-from ..weights import atomic_write
+from ..files import atomic_write
 from .ap import Detection, ImageTruth, evaluate, mean_ap
 
 # darknet coco.c: the 80 COCO category ids in class order

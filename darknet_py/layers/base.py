@@ -1,5 +1,5 @@
 """What every layer shares: where its input comes from, its shapes, its parameters."""
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -13,6 +13,21 @@ class BuildContext:
     layers: list             # layers built so far
     net: object              # NetOptions
     cfg_dir: str
+
+
+@dataclass
+class ForwardState:
+    """What a pass carries beside the tensors (darknet: network_state): the training flag,
+    the truth, ``seen``, and per layer what its backward needs (x, x_norm, argmax...)."""
+    train: bool = False
+    truth: object = None
+    seen: int = 0
+    saved: dict = field(default_factory=dict)
+    rng: object = None
+    log: object = print
+
+    def saved_for(self, layer):
+        return self.saved.setdefault(layer.index, {})
 
 
 class Layer:

@@ -162,8 +162,6 @@ class Convolutional(Layer):
             return
         wmat = p["weights"].reshape(g, self.filters // g, -1)
         dcols = np.matmul(wmat.transpose(0, 2, 1)[None], d).reshape(n, -1, oh * ow)
-        if self.size == 1:
-            # darknet: for 1x1 the gemm writes the input delta with beta 0 (overwrites)
-            input_deltas[0][...] = col2im(dcols, x.shape, 1, self.stride, self.padding)
-        else:
-            input_deltas[0] += col2im(dcols, x.shape, self.size, self.stride, self.padding)
+        # added for every size, as cuDNN adds: CPU Darknet's 1x1 gemm writes with beta 0 and
+        # drops what other consumers of the input added (the quirks doc)
+        input_deltas[0] += col2im(dcols, x.shape, self.size, self.stride, self.padding)

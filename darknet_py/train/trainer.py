@@ -45,7 +45,7 @@ class Chart:
 
     def draw(self):
         from PIL import Image, ImageDraw
-        from ..weights import atomic_write
+        from ..files import atomic_write
         w, h, pad = 640, 360, 40
         im = Image.new("RGB", (w, h), "white")
         d = ImageDraw.Draw(im)

@@ -1,0 +1,57 @@
+"""The registry of the ways a convolution may run in inference, by name (the names that
+numba-choices.json remembers), and which of them suit a layer."""
+from dataclasses import dataclass
+from typing import Callable
+
+from . import convolution, winograd_conv
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """``run(backend, conv, weights, bias, code, x)`` -> [N, K, H, W]. ``tile`` 0: on the
+    folded weights [K, C*k*k]; 4 or 2: Winograd F(tile x tile, 3x3) on the folded weights
+    transformed (U [points, K, C])."""
+    name: str
+    tile: int
+    run: Callable
+
+
+def _winograd(tile, how):
+    def run(b, conv, filters, bias, code, x):
+        return winograd_conv.convolve(b, conv, x, tile, filters, bias, code, how)
+    return run
+
+
+ALGORITHMS = {a.name: a for a in (
+    Algorithm("direct", 0, convolution.direct),
+    Algorithm("winograd4", 4, _winograd(4, "whole")),
+    Algorithm("winograd4-fused", 4, _winograd(4, "fused")),
+    Algorithm("winograd2", 2, _winograd(2, "whole")),
+    Algorithm("winograd2-fused", 2, _winograd(2, "fused")),
+    Algorithm("winograd2-filters", 2, _winograd(2, "filters")),
+)}
+
+
+def inference_candidates(conv, tuning):
+    """The algorithms that may run ``conv`` in inference, fastest-first as a rule. Winograd
+    needs 3x3, stride 1, pad 1, no groups and enough channels to pay for its transforms;
+    F(4x4, 3x3) also a map of enough tiles: on small maps its filters, 4x the weights, make
+    its gemms memory-bound."""
+    c, h, w = conv.in_shape
+    if not (conv.size == 3 and conv.stride == 1 and conv.padding == 1 and conv.groups == 1
+            and c >= 16 and conv.filters >= 16):
+        return ("direct",)
+    if ((h + 3) // 4) * ((w + 3) // 4) >= tuning.winograd4_min_tiles:
+        return ("winograd4-fused", "winograd4", "winograd2-fused", "winograd2", "direct")
+    return ("winograd2-fused", "winograd2-filters", "winograd2", "direct")
+
+
+TRAINING_GEMM = "gemm"
+
+
+def training_candidates(conv, tuning):
+    """A training forward's raw convolution: im2col + gemm, or F(2x2, 3x3) on the raw weights
+    where inference would use Winograd. Not F(4x4): its rounding moves Darknet's golden
+    first-layer deltas past the tolerance, where im2col and F(2x2) stay within it."""
+    return (TRAINING_GEMM,) + tuple(name for name in inference_candidates(conv, tuning)
+                                    if ALGORITHMS[name].tile == 2)

@@ -1,0 +1,109 @@
+"""Convolutions without a whole-image column matrix: im2col + gemm band by band of output
+rows, and a 3x3 kernel for layers of few channels (a first layer's), forward and weight gradient."""
+import numpy as np
+from numba import njit
+
+from .activations import activate, bias_activate_line
+from .im2col import im2col_line
+
+
+@njit(cache=True, nogil=True)
+def convolve_band(x, weights, bias, code, size, stride, pad, out, tasks, task):
+    """im2col + gemm + bias + activation of one band of one image: task ``task`` of ``tasks``
+    takes its share of the rows of out [K, oh, ow], lays out their columns (darknet
+    im2col_cpu's rows), multiplies them by weights [K, C*size*size] (BLAS in this thread) and
+    writes the band. The columns and products stay in cache instead of crossing memory whole."""
+    c = x.shape[0]
+    k_count, oh, ow = out.shape
+    oy0 = task * oh // tasks
+    rows = (task + 1) * oh // tasks - oy0
+    cols = np.empty((c * size * size, rows * ow), dtype=np.float32)
+    for row in range(c * size * size):
+        for r in range(rows):
+            im2col_line(x, row, size, stride, pad, oy0 + r, cols[row, r * ow:(r + 1) * ow])
+    m = np.empty((k_count, rows * ow), dtype=np.float32)
+    np.dot(weights, cols, m)
+    for k in range(k_count):
+        b = bias[k]
+        for r in range(rows):
+            dest = out[k, oy0 + r]
+            for ox in range(ow):
+                dest[ox] = activate(m[k, r * ow + ox] + b, code)
+
+
+@njit(inline="always")
+def padded_rows(x, oy, rows):
+    """rows[ch, ky, 1:W + 1] = x[ch, oy - 1 + ky] (zeros above and below the map; the first and
+    last column stay the zeros of the padding). Element by element: slice assignments
+    compile far slower in convolve_few_channels."""
+    c, h, w = x.shape
+    for ch in range(c):
+        for ky in range(3):
+            line, iy = rows[ch, ky], oy - 1 + ky
+            if 0 <= iy < h:
+                src = x[ch, iy]
+                for i in range(w):
+                    line[i + 1] = src[i]
+            else:
+                for i in range(w + 2):
+                    line[i] = 0
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def convolve_few_channels(x, weights, bias, code, out, tasks, task):
+    """A 3x3, stride 1, pad 1 convolution of x [C, H, W] with few channels (an image's: 27
+    products a pixel make a thin gemm, and im2col's columns are 9x the image), task ``task``
+    of ``tasks`` taking its share of the rows of out [K, H, W]: per output row, each filter's
+    row summed channel by channel from three zero-padded input rows, each term a vector
+    along the row, then bias and activation. weights [K, C, 3, 3]."""
+    c, h, w = x.shape
+    rows = np.zeros((c, 3, w + 2), dtype=np.float32)
+    for oy in range(task * h // tasks, (task + 1) * h // tasks):
+        padded_rows(x, oy, rows)
+        for k in range(out.shape[0]):
+            dest = out[k, oy]
+            for i in range(w):
+                dest[i] = 0
+            for ch in range(c):
+                f, r0, r1, r2 = weights[k, ch], rows[ch, 0], rows[ch, 1], rows[ch, 2]
+                f00, f01, f02, f10, f11, f12 = f[0, 0], f[0, 1], f[0, 2], f[1, 0], f[1, 1], f[1, 2]
+                f20, f21, f22 = f[2, 0], f[2, 1], f[2, 2]
+                for i in range(w):
+                    dest[i] += (f00 * r0[i] + f01 * r0[i + 1] + f02 * r0[i + 2] + f10 * r1[i] + f11 * r1[i + 1]
+                                + f12 * r1[i + 2] + f20 * r2[i] + f21 * r2[i + 1] + f22 * r2[i + 2])
+            bias_activate_line(dest, dest, bias[k], code)
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def weight_gradient_few_channels(x, delta, grad, tasks, task):
+    """grad [K, C, 3, 3] += the weights' gradient of convolve_few_channels over a batch, x [N,
+    C, H, W], delta [N, K, H, W], for task ``task``'s run of the filters: each row of delta
+    dotted with the three shifted padded input rows of each channel and kernel row (darknet:
+    delta @ im2col's columns transposed, without the columns, 9x the images), the rows' sums
+    added in float64."""
+    n, c, h, w = x.shape
+    k_count = delta.shape[1]
+    k0, k1 = task * k_count // tasks, (task + 1) * k_count // tasks
+    rows = np.zeros((c, 3, w + 2), dtype=np.float32)
+    sums = np.zeros((k1 - k0, c, 3, 3), dtype=np.float64)
+    for b in range(n):
+        for oy in range(h):
+            padded_rows(x[b], oy, rows)
+            for k in range(k0, k1):
+                d = delta[b, k, oy]
+                for ch in range(c):
+                    for ky in range(3):
+                        r = rows[ch, ky]
+                        s0, s1, s2 = np.float32(0), np.float32(0), np.float32(0)
+                        for i in range(w):
+                            s0 += d[i] * r[i]
+                            s1 += d[i] * r[i + 1]
+                            s2 += d[i] * r[i + 2]
+                        sums[k - k0, ch, ky, 0] += s0
+                        sums[k - k0, ch, ky, 1] += s1
+                        sums[k - k0, ch, ky, 2] += s2
+    for k in range(k0, k1):
+        for ch in range(c):
+            for ky in range(3):
+                for kx in range(3):
+                    grad[k, ch, ky, kx] += np.float32(sums[k - k0, ch, ky, kx])

@@ -1,0 +1,70 @@
+"""Compiles the Numba backend's inference kernels into Numba's cache, in a second process.
+
+A first inference after an install compiles its kernels one after another (Numba compiles
+under one lock). The backend starts this helper beside itself when the cache lacks them:
+while the first inference compiles what its first layers run (the first layer's direct
+kernel, the max-pool, the fused Winograd), the helper compiles what it needs next, so two
+cores share the work, and compile_lock keeps them from compiling the same kernel. It runs
+the kernels through the algorithm registry on synthetic arrays; a marker records that the
+cache is complete for this version of the kernels.
+
+    python -m darknet_py.backends.numba.warmup
+"""
+import numpy as np
+
+from .algorithms import ALGORITHMS
+from .backend import NumbaBackend
+from .convolution import ConvShape
+from .kernels import warm_marker
+from .maxpool import maxpool_2x2_task
+from .tasks import run_tasks
+from .winograd import FILTER_TRANSFORMS, winograd_filters
+
+
+def compile_all():
+    """Run every inference path once on small synthetic convolutions (16 channels at 13x13 and
+    52x52, 3 channels at 13x13) and a 2x2 max-pool, in the order the first inference will
+    need them after its first layers, then mark the cache complete."""
+    done = warm_marker()
+    running = done.with_suffix(".running")
+    running.touch()
+    leaky = 1
+    backend = NumbaBackend()
+    rng = np.random.default_rng(0)
+
+    def run(channels, size, *names):
+        conv = ConvShape((channels, size, size), 16)
+        weights = rng.standard_normal((16, channels * 9)).astype(np.float32)
+        bias = np.zeros(16, np.float32)
+        x = np.zeros((1, channels, size, size), np.float32)
+        out = None
+        with backend.running(train=False):
+            for name in names:
+                algorithm = ALGORITHMS[name]
+                w = weights if not algorithm.tile else winograd_filters(
+                    weights.reshape(16, channels, 3, 3), FILTER_TRANSFORMS[algorithm.tile])
+                out = algorithm.run(backend, conv, w, bias, leaky, x)
+        return out
+
+    try:
+        # what the first inference needs next: the filters' transform, the per-point gemms,
+        # the im2col path, the bands, the input and output tasks...
+        with backend.running(train=False):
+            u = winograd_filters(np.zeros((16, 16, 3, 3), np.float32), FILTER_TRANSFORMS[2])
+            backend.matmul(u, np.zeros((u.shape[0], 16, 49), dtype=np.float32))
+        run(16, 13, "direct")
+        run(16, 52, "direct")
+        run(16, 13, "winograd2-filters")
+        # ...then every path, which by now mostly loads what either process has compiled
+        run(16, 13, "winograd2")
+        run(3, 13, "direct")
+        out = run(16, 52, "winograd4", "winograd4-fused")
+        pooled = np.empty((1, 16, 26, 26), np.float32)
+        run_tasks(maxpool_2x2_task, (out, 2, pooled), 1)
+        done.touch()
+    finally:
+        running.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    compile_all()
