@@ -4,12 +4,14 @@ PyTorch eager (channels_last), each in its own process, in one sitting.
 
 usage: python benchmarks/cpu_inference.py [-cfgs yolov2-voc,yolov2-tiny-voc] [-size 416]
                                           [-batches 1,8] [-runs 5] [-repeat 1] [-fresh]
-                                          [-peers numpy,torch,opencv,pytorch]
+                                          [-peers numpy,torch,opencv,pytorch,numba@DIR]
 
 Prints ms per image, images per second, peak RSS and each figure's ratio to OpenCV's, with
 the GEMM bound (the network's FLOPs at a measured sgemm rate), each peer's first-call time
 (for Numba: its compiled code cached, its per-layer algorithm timing not yet remembered) and
-each process's ms per image (the machine's spread).
+each process's ms per image (the machine's spread). A peer BACKEND@DIR runs that backend from
+another checkout of darknet_py (e.g. a git worktree of an earlier commit): before and after
+a change, in one sitting.
 Weights are generated (Darknet's initialisation): speed does not depend on their values.
 With -repeat N every peer runs in N fresh processes, taken in turn (numba, opencv, numba,
 ...), and each figure is the median over them: on a shared machine whose speed wanders,
@@ -25,7 +27,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from bench_common import first_and_median
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,8 +45,9 @@ def peer_run(peer, cfg, weights, size, batch, runs):
             return net.forward()
     elif peer == "pytorch":
         import torch
+
         import darknet_py
-        from darknet_py.export import inference_module
+        from darknet_py.backends.torch.inference import inference_module
         module = inference_module(darknet_py.load_network(cfg, weights)).to(memory_format=torch.channels_last)
         tx = torch.from_numpy(x).to(memory_format=torch.channels_last)
 
@@ -54,7 +56,7 @@ def peer_run(peer, cfg, weights, size, batch, runs):
                 return module(tx)
     else:
         import darknet_py
-        net = darknet_py.load_network(cfg, weights, backend=peer)
+        net = darknet_py.load_network(cfg, weights, backend=peer.split("@")[0])
         if (size, size) != (net.width, net.height):
             net.resize(size, size)
 
@@ -109,6 +111,8 @@ def main():
                         child = json.dumps([peer, str(cfg), str(weights), a.size, batch, a.runs])
                         # nothing remembered: "first s" includes the Numba backend's algorithm timing
                         env = dict(os.environ, DARKNET_PY_CACHE=str(Path(tmp) / f"choices-{peer}-{name}-{batch}-{turn}"))
+                        if "@" in peer:    # another checkout's darknet_py first on the path
+                            env["PYTHONPATH"] = peer.split("@", 1)[1]
                         if a.fresh:        # "first s" then includes compiling every kernel it runs
                             env["NUMBA_CACHE_DIR"] = str(Path(tmp) / f"numba-{peer}-{name}-{batch}-{turn}")
                         done = subprocess.run([sys.executable, __file__, "--child", child], capture_output=True,

@@ -14,10 +14,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-import darknet_py  # noqa: F401  before NumPy, as the CLI: it sets OpenBLAS's thread timeout
 import numpy as np
-
 from bench_common import first_and_median, whole_batch_cfg
+
+import darknet_py  # noqa: F401  before NumPy, as the CLI: it sets OpenBLAS's thread timeout
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -42,7 +42,6 @@ def eager_model(net):
 
 
 def child(peer, cfg, size, batch, runs):
-    import darknet_py
     rng = np.random.default_rng(0)
     x = rng.random((batch, 3, size, size), dtype=np.float32)
     truth = np.zeros((batch, 30, 5), np.float32)

@@ -24,12 +24,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_common import first_and_median, whole_batch_cfg
 
 import darknet_py
-from darknet_py.backends.torch_backend import capture_graph
-from darknet_py.export import inference_module
-
-from bench_common import first_and_median, whole_batch_cfg
+from darknet_py.backends.torch.inference import capture_graph, inference_module
 
 REPO = Path(__file__).resolve().parent.parent
 SIZE, BIG = 416, 64
@@ -99,15 +97,15 @@ def bench(name, runs, tmp):
     eager_half = inference_module(net).cuda().half().to(memory_format=torch.channels_last).eval()
     with torch.inference_mode():
         for b in (1, BIG):
-            table.measure("PyTorch eager fp32 (peer)", b, lambda: eager(dev[b]), runs)
+            table.measure("PyTorch eager fp32 (peer)", b, lambda b=b: eager(dev[b]), runs)
         table.measure("PyTorch eager fp16 (peer)", BIG, lambda: eager_half(dev[BIG].half()), runs)
     for b in (1, BIG):
         # Darknet's layer-by-layer math, every layer's output kept (dump, parity tests)
-        table.measure("darknet_py forward fp32", b, lambda: net.forward(host[b]), runs)
+        table.measure("darknet_py forward fp32", b, lambda b=b: net.forward(host[b]), runs)
     for b in (1, BIG):
         # the CLI's path (detector test/valid/map): numpy in, folded graph, region output back
-        table.measure("darknet_py predict fp32", b, lambda: net.predict(host[b]), runs)
-        table.measure("darknet_py predict -half", b, lambda: half_net.predict(host[b]), runs)
+        table.measure("darknet_py predict fp32", b, lambda b=b: net.predict(host[b]), runs)
+        table.measure("darknet_py predict -half", b, lambda b=b: half_net.predict(host[b]), runs)
     for b in (1, BIG):
         # the same graphs with the input already on the GPU: the device time alone
         replay = graphed(eager, dev[b])
@@ -145,7 +143,7 @@ def bench(name, runs, tmp):
         trainer = darknet_py.load_network(whole_batch_cfg(cfg, BIG, tmp), weights, backend="torch", device="cuda",
                                           precision=precision)
         torch.cuda.reset_peak_memory_stats()
-        step = timed(lambda: trainer.train_step(host[BIG], truth, log=lambda s: None), max(3, runs // 5))
+        step = timed(lambda trainer=trainer: trainer.train_step(host[BIG], truth, log=lambda s: None), max(3, runs // 5))
         notes.append(f"training step {label} (forward, region loss, backward, update) at batch {BIG}: "
                      f"{step:.3f} s, {BIG / step:,.0f} images/s, peak GPU "
                      f"{torch.cuda.max_memory_allocated() / 2**20:,.0f} MB")

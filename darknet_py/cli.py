@@ -300,6 +300,7 @@ def bench(args):
     """bench CFG [-size 416] [-batch 1] [-backend B] [-runs 5]: Darknet's layer table with
     each layer's milliseconds and GFLOP/s, so one can see where the time goes."""
     import numpy as np
+
     from .network import Network
     size, batch, runs = args.int("-size", 0), args.int("-batch", 1), args.int("-runs", 5)
     name, device, precision = backend_choice(args)

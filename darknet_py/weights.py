@@ -6,7 +6,6 @@ layer's parameters in file order, float32 little-endian. Connected weights are s
 transposed when major or minor > 1000.
 """
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -1,9 +1,9 @@
 """Bad input: one line naming the file and line (or byte offset), exit status 2, no
 traceback, nothing half-written."""
 import pytest
+from conftest import REPO
 
 from darknet_py.cli import main
-from conftest import REPO
 
 NET = "[net]\nwidth=32\nheight=32\nchannels=3\n"
 CONV = "[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=leaky\n"

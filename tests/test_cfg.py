@@ -1,13 +1,14 @@
 """The cfg grammar and Darknet's option semantics; every original cfg parses and builds."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from conftest import DARKNET_CFG, REPO
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import darknet_py
 from darknet_py import DarknetError
 from darknet_py.cfg import parse_cfg_text
 from darknet_py.network import build_layers
-from conftest import DARKNET_CFG, REPO
 
 ORIGINAL_CFGS = sorted(DARKNET_CFG.glob("*.cfg"))
 

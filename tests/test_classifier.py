@@ -5,10 +5,10 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import MAXPOOL, REPO, conv
 
 import darknet_py
 from darknet_py.cli import main
-from conftest import MAXPOOL, REPO, conv
 
 sys.path.insert(0, str(REPO / "tools"))
 import make_shapes  # noqa: E402

@@ -5,10 +5,10 @@ import shutil
 import h5py
 import numpy as np
 import pytest
+from conftest import GOLDEN, REPO, golden_cases, golden_weights, open_h5
 from PIL import Image
 
 from darknet_py.cli import main
-from conftest import GOLDEN, REPO, golden_cases, golden_weights, open_h5
 
 VOC_NAMES = (REPO / "data" / "voc.names").read_text().split()
 
@@ -121,8 +121,8 @@ def test_shipped_model_finds_the_sample_shapes(tmp_path, capsys, monkeypatch):
     """The README's default: the shipped shapes model on data/sample.png (made by
     tools/make_sample_image.py, seed 19) finds every shape, with the right class, and
     nothing else."""
+    from darknet_py.boxes import box_iou
     from darknet_py.data.shapes import SHAPE_CLASSES, render_scene
-    from darknet_py.detection.nms import box_iou
     _, truths = render_scene(np.random.default_rng(19), 320, 240)
     monkeypatch.chdir(tmp_path)
     assert main(["detector", "test", str(REPO / "cfg" / "shapes.data"), str(REPO / "cfg" / "yolov2-tiny-shapes.cfg"),

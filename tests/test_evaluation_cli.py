@@ -6,10 +6,10 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import REPO
 
 from darknet_py.cli import main
 from darknet_py.evaluate.anchors import kmeans_anchors
-from conftest import REPO
 
 sys.path.insert(0, str(REPO / "tools"))
 import make_shapes  # noqa: E402

@@ -1,12 +1,12 @@
 """darknet_py export: the ONNX graph, run by onnxruntime, matches the NumPy reference."""
 import numpy as np
+import onnxruntime as ort  # noqa: E402  (a test dependency)
 import pytest
+from conftest import assert_close, golden_cases, golden_weights, open_h5
 
 import darknet_py
 from darknet_py.cli import main
-from conftest import assert_close, golden_cases, golden_weights, open_h5
 
-import onnxruntime as ort  # noqa: E402  (a test dependency)
 RTOL = 1e-4
 
 

@@ -3,9 +3,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import GOLDEN, assert_close, golden_cases, golden_weights, open_h5
 
 import darknet_py
-from conftest import GOLDEN, assert_close, golden_cases, golden_weights, open_h5
 
 RTOL = 1e-4     # float32 activations, relative (see assert_close)
 

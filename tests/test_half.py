@@ -2,9 +2,9 @@
 has no half path): the stated accuracy loss against our own fp32, and the same detections."""
 import numpy as np
 import pytest
+from conftest import NEEDS_CUDA, REPO
 
 import darknet_py
-from conftest import NEEDS_CUDA, REPO
 
 torch = pytest.importorskip("torch")
 

@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from conftest import BACKENDS, assert_close
 
 import darknet_py
 from darknet_py.layers import activations
 from darknet_py.layers.base import ForwardState
-from conftest import BACKENDS, assert_close
 
 RTOL = 1e-4
 LINEAR_1X1 = "[convolutional]\nfilters={c}\nsize=1\nstride=1\npad=1\nactivation=linear\n"
@@ -245,6 +245,7 @@ def test_numba_remembers_its_timings(tmp_path, monkeypatch):
     entry it does not know (another version's) is timed again. Timings taken while the
     warm-up helper compiles on the other core are used but not kept."""
     import json
+
     from darknet_py.backends.numba import NumbaBackend, kernels
     from darknet_py.backends.numba.algorithms import inference_candidates
     from darknet_py.backends.numba.kernels import kernels_version

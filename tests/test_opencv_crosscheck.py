@@ -3,10 +3,10 @@ agrees with the NumPy reference layer by layer on yolov2-voc and yolov2-tiny-voc
 import cv2
 import numpy as np
 import pytest
+from conftest import assert_close, golden_cases, golden_weights, open_h5
 
 import darknet_py
 from darknet_py.detection import get_region_detections
-from conftest import assert_close, golden_cases, golden_weights, open_h5
 
 RTOL = 1e-4     # per layer, relative to the layer's magnitude; OpenCV measured ~1e-5 here
 

@@ -8,10 +8,10 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import MAXPOOL, REPO, conv
 
 import darknet_py
 from darknet_py.cli import main
-from conftest import MAXPOOL, REPO, conv
 
 sys.path.insert(0, str(REPO / "tools"))
 import make_shapes  # noqa: E402
@@ -105,10 +105,12 @@ def test_checkpoint_schedule_and_resume(shapes, tmp_path, capsys):
     assert main(["detector", "train", data, str(cfg), str(shapes / "backup" / "resume_final.weights"),
                  "-max_batches", "24"]) == 0
     resumed = capsys.readouterr().out
-    rate = lambda text, n: [l for l in iteration_lines(text) if l.startswith(f"{n}: ")][0].split(",")[2]
+    def rate(text, n):
+        return [l for l in iteration_lines(text) if l.startswith(f"{n}: ")][0].split(",")[2]
     assert iteration_lines(resumed)[0].startswith("13: ")
     assert rate(resumed, 13) == rate(whole, 13)
-    sizes = lambda text: re.findall(r"Resizing\n(\d+)", text)
+    def sizes(text):
+        return re.findall(r"Resizing\n(\d+)", text)
     assert sizes(resumed) == sizes(whole)[-len(sizes(resumed)):]
     assert sizes(whole) == [str(multiscale_size(0, b, 64, 24)) for b in (0, 10, 20)]
     assert darknet_py.load_network(cfg, shapes / "backup" / "resume_final.weights").seen == 24 * 4

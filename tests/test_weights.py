@@ -3,11 +3,11 @@ import hashlib
 
 import numpy as np
 import pytest
+from conftest import golden_cases, golden_weights, open_h5
 
 import darknet_py
 from darknet_py import DarknetError
 from darknet_py.cli import main
-from conftest import golden_cases, golden_weights, open_h5
 
 SMALL_CFG = """[net]
 width=8

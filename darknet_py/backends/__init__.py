@@ -24,6 +24,10 @@ def get_backend(name, device=None, precision="fp32"):
             raise DarknetError("backend 'numba' needs Numba: pip install numba scipy") from None
         return NumbaBackend()
     if name == "torch":
-        from .torch_backend import TorchBackend
+        try:
+            from .torch import TorchBackend
+        except ImportError:
+            raise DarknetError("backend 'torch' needs PyTorch: pip install 'darknet_py[torch]' "
+                               "(the CPU build: see the README's Install section)") from None
         return TorchBackend(device, precision)
     raise DarknetError(f"unknown backend '{name}' (available: {', '.join(BACKENDS)})")

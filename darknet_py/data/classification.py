@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..errors import DarknetError, warn
-from .augment import random_distort, rand_scale
+from .augment import rand_scale, random_distort
 from .image import load_image
 
 F = np.float32

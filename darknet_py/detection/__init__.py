@@ -1,5 +1,6 @@
 """From the region layer's output to boxes: decoding, the 9k tree, NMS, drawing."""
-from .nms import box_iou, do_nms_sort
+from ..boxes import box_iou
+from .nms import do_nms_sort
 from .region import Detections, get_region_detections
 
 __all__ = ["Detections", "get_region_detections", "do_nms_sort", "box_iou"]

@@ -1,25 +1,9 @@
-"""darknet box.c: box_iou and do_nms_sort, in float32 like Darknet."""
+"""darknet box.c: do_nms_sort and do_nms_obj, in float32 like Darknet."""
 import numpy as np
 
+from ..boxes import box_iou
+
 F = np.float32
-
-
-def _overlap(x1, w1, x2, w2):
-    left = np.maximum(x1 - w1 / F(2), x2 - w2 / F(2))
-    right = np.minimum(x1 + w1 / F(2), x2 + w2 / F(2))
-    return right - left
-
-
-def box_iou(a, b):
-    """IoU of box a [4] with boxes b [M, 4] (x, y, w, h), darknet's float32 formula."""
-    a = a.astype(F)
-    b = np.atleast_2d(b).astype(F)
-    w = _overlap(a[0], a[2], b[:, 0], b[:, 2])
-    h = _overlap(a[1], a[3], b[:, 1], b[:, 3])
-    inter = np.where((w < 0) | (h < 0), F(0), w * h)
-    union = a[2] * a[3] + b[:, 2] * b[:, 3] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return inter / union
 
 
 def do_nms_sort(dets, nms):

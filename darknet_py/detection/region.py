@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..boxes import region_boxes
 from ..data.image import letterbox_size
 
 F = np.float32
@@ -68,16 +69,7 @@ def get_region_detections(layer, output, w, h, netw, neth, thresh, hier_thresh=.
     cells = lh * lw
     coords = layer.coords
     entries = output.reshape(layer.num, coords + 1 + layer.classes, cells)
-    col = np.tile(np.arange(lw), lh).astype(F)
-    row = np.repeat(np.arange(lh), lw).astype(F)
-    anchor_w = layer.biases[0::2].astype(np.float64)[:, None]
-    anchor_h = layer.biases[1::2].astype(np.float64)[:, None]
-    boxes = np.empty((layer.num, cells, 4), dtype=F)
-    # darknet get_region_box: x = (i + x)/w, y = (j + y)/h, w = exp(tw)*anchor_w/w, h likewise
-    boxes[..., 0] = (col + entries[:, 0]) / F(lw)
-    boxes[..., 1] = (row + entries[:, 1]) / F(lh)
-    boxes[..., 2] = np.exp(entries[:, 2].astype(np.float64)) * anchor_w / lw
-    boxes[..., 3] = np.exp(entries[:, 3].astype(np.float64)) * anchor_h / lh
+    boxes = region_boxes(entries.reshape(layer.num, -1, lh, lw), layer.biases, lw, lh)
     boxes = boxes.reshape(-1, 4)
     scale = entries[:, coords].reshape(-1)
     objectness = np.where(scale > F(thresh), scale, F(0)).astype(F)

@@ -49,13 +49,16 @@ def training_boxes(paths, classes):
 def scatter_png(path, boxes, centroids, width, height):
     """-show: the boxes (grey) and the clusters (red) in grid-cell units, as a PNG."""
     from PIL import Image, ImageDraw
+
     from ..files import atomic_write
     size, pad = 480, 30
     im = Image.new("RGB", (size, size), "white")
     draw = ImageDraw.Draw(im)
     top = max(boxes.max(), centroids.max()) * 1.05
-    sx = lambda v: pad + v / top * (size - 2 * pad)
-    sy = lambda v: size - pad - v / top * (size - 2 * pad)
+    def sx(v):
+        return pad + v / top * (size - 2 * pad)
+    def sy(v):
+        return size - pad - v / top * (size - 2 * pad)
     for w, h in boxes:
         draw.point((sx(w), sy(h)), fill=(150, 150, 150))
     for w, h in centroids:

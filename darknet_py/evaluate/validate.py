@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ..boxes import box_iou
 from ..data.datafile import DataConfig
 from ..data.image import load_image, resize_image
 from ..data.labels import label_path, read_labels, read_list
 from ..detection.detector import detect_batch, region_layer
-from ..detection.nms import box_iou, do_nms_obj
+from ..detection.nms import do_nms_obj
 from ..detection.region import get_region_detections
 from ..errors import DarknetError
 from ..files import atomic_write

@@ -7,12 +7,8 @@ import numpy as np
 F = np.float32
 
 
-def _logistic(x):
-    return F(1) / (F(1) + np.exp(-x))
-
-
 FORWARD = {
-    "logistic": _logistic,
+    "logistic": lambda x: logistic(x),
     "loggy": lambda x: F(2) / (F(1) + np.exp(-x)) - F(1),
     "relu": lambda x: x * (x > 0),
     "elu": lambda x: (x >= 0) * x + (x < 0) * (np.exp(x) - F(1)),
@@ -56,3 +52,24 @@ def activate(x, name):
 
 def gradient(y, name):
     return np.asarray(GRADIENT[name](y), dtype=F)
+
+
+def logistic(x):
+    """darknet logistic_activate: 1 / (1 + exp(-x))."""
+    return F(1) / (F(1) + np.exp(-x))
+
+
+def softmax(x, axis):
+    """darknet softmax(): subtract the largest, exponentiate, divide by the sum (temperature 1)."""
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def tree_softmax(x, tree, axis):
+    """One softmax per sibling group (darknet GPU ``softmax_tree``; the CPU path is broken)."""
+    out = np.empty_like(x)
+    x = np.moveaxis(x, axis, -1)
+    view = np.moveaxis(out, axis, -1)
+    for offset, size in zip(tree.group_offset, tree.group_size):
+        view[..., offset:offset + size] = softmax(x[..., offset:offset + size], axis=-1)
+    return out

@@ -5,30 +5,11 @@ the input conv's channel layout, so the output keeps the input's [N, C, H, W] sh
 """
 import numpy as np
 
-from .base import Layer, check_positive
 from ..tree import tree_option
+from .activations import logistic, softmax, tree_softmax
+from .base import Layer, check_positive
 
 F = np.float32
-
-
-def logistic(x):
-    return F(1) / (F(1) + np.exp(-x))
-
-
-def softmax(x, axis):
-    """darknet softmax(): subtract the largest, exponentiate, divide by the sum (temperature 1)."""
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
-
-def tree_softmax(x, tree, axis):
-    """One softmax per sibling group (darknet GPU ``softmax_tree``; the CPU path is broken)."""
-    out = np.empty_like(x)
-    x = np.moveaxis(x, axis, -1)
-    view = np.moveaxis(out, axis, -1)
-    for offset, size in zip(tree.group_offset, tree.group_size):
-        view[..., offset:offset + size] = softmax(x[..., offset:offset + size], axis=-1)
-    return out
 
 
 class Region(Layer):

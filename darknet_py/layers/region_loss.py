@@ -16,27 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..detection.nms import box_iou
+from ..boxes import box_iou, region_boxes
 from ..errors import DarknetError
 
 F = np.float32
 PRIOR_SEEN = 12800      # darknet: if(*(net.seen) < 12800) pull every anchor toward its prior
 MAX_TRUTHS = 30         # darknet's loops run t < 30
-
-
-def region_boxes(layer, out):
-    """get_region_box for every prediction: [N, num, h, w, 4] float32 (x, y, w, h)."""
-    n, num, _, lh, lw = out.shape
-    cols = np.arange(lw, dtype=F)[None, None, None, :]
-    rows = np.arange(lh, dtype=F)[None, None, :, None]
-    aw = layer.biases[0::2].astype(np.float64)[None, :, None, None]
-    ah = layer.biases[1::2].astype(np.float64)[None, :, None, None]
-    boxes = np.empty((n, num, lh, lw, 4), dtype=F)
-    boxes[..., 0] = (cols + out[:, :, 0]) / F(lw)
-    boxes[..., 1] = (rows + out[:, :, 1]) / F(lh)
-    boxes[..., 2] = np.exp(out[:, :, 2].astype(np.float64)) * aw / lw
-    boxes[..., 3] = np.exp(out[:, :, 3].astype(np.float64)) * ah / lh
-    return boxes
 
 
 def delta_region_box(layer, truth, pred_box, out_cell, delta_cell, n, i, j, scale):
@@ -95,13 +80,40 @@ def image_truths(truth_row):
     return rows[:end]
 
 
+def class_only_delta(layer, out, delta, class_id):
+    """darknet's class-only label on one image, out and delta [num, entries, h, w]: the hierarchical
+    class deltas at the location whose objectness times the class's path probability is
+    largest (strict >, the first wins), no objectness delta there, noobject elsewhere.
+    Returns the probability credited to avg_cat."""
+    num, _, lh, lw = out.shape
+    coords = layer.coords
+    probs = out[:, coords + 1:].transpose(0, 2, 3, 1).reshape(-1, layer.classes)
+    objs = out[:, coords].reshape(-1)
+    chain, c = [], class_id
+    while c >= 0:
+        chain.append(c)
+        c = layer.tree.parent[c]
+    scores = objs * np.prod(probs[:, chain], axis=1)
+    best = 0
+    best_score = F(0)
+    for k in np.flatnonzero(scores > 0):
+        if scores[k] > best_score:
+            best, best_score = int(k), scores[k]
+    n, cell = divmod(best, lh * lw)
+    j, i = divmod(cell, lw)
+    delta[:, coords] = F(layer.noobject_scale) * (F(0) - out[:, coords])
+    credited = delta_region_class(layer, out[n, :, j, i], delta[n, :, j, i], class_id, layer.class_scale)
+    delta[n, coords, j, i] = 0
+    return credited
+
+
 def region_loss(layer, out, state):
     """Fill this layer's delta and cost from ``state.truth``; print Darknet's stats line."""
     n_img, num, _, lh, lw = out.shape
     coords = layer.coords
     delta = np.zeros_like(out)
     truth = np.asarray(state.truth, dtype=F).reshape(n_img, -1)
-    boxes = region_boxes(layer, out)
+    boxes = region_boxes(out, layer.biases, out.shape[-1], out.shape[-2])
     anchor_w = (layer.biases[0::2] / F(lw)).astype(F)
     anchor_h = (layer.biases[1::2] / F(lh)).astype(F)
     avg_iou = recall = avg_cat = avg_obj = avg_anyobj = 0.0
@@ -111,25 +123,7 @@ def region_loss(layer, out, state):
         if layer.tree is not None:
             only = [t for t in truths if t[0] > 100000 and t[1] > 100000]
             if only:      # darknet: a class-only label trains the best cell's classes alone
-                class_id = int(only[0][4])
-                probs = out[b, :, coords + 1:].transpose(0, 2, 3, 1).reshape(-1, layer.classes)
-                objs = out[b, :, coords].reshape(-1)
-                chain, c = [], class_id
-                while c >= 0:
-                    chain.append(c)
-                    c = layer.tree.parent[c]
-                scores = objs * np.prod(probs[:, chain], axis=1)
-                best = 0
-                best_score = F(0)
-                for k in np.flatnonzero(scores > 0):   # darknet: strict >, first wins
-                    if scores[k] > best_score:
-                        best, best_score = int(k), scores[k]
-                n, cell = divmod(best, lh * lw)
-                j, i = divmod(cell, lw)
-                delta[b, :, coords] = F(layer.noobject_scale) * (F(0) - out[b, :, coords])
-                avg_cat += delta_region_class(layer, out[b, n, :, j, i], delta[b, n, :, j, i], class_id,
-                                              layer.class_scale)
-                delta[b, n, coords, j, i] = 0
+                avg_cat += class_only_delta(layer, out[b], delta[b], int(only[0][4]))
                 class_count += 1
                 continue
         obj = out[b, :, coords]

@@ -1,9 +1,9 @@
 """[softmax] / [soft] (darknet: softmax_layer.c)."""
 import numpy as np
 
-from .base import Layer, check_positive
-from .region import softmax, tree_softmax
 from ..tree import tree_option
+from .activations import softmax, tree_softmax
+from .base import Layer, check_positive
 
 
 class Softmax(Layer):

@@ -35,6 +35,7 @@ class GradientSum:
 
 def _worker(rank, world, port, device_ids, nogpu, precision, kwargs):
     import torch.distributed as dist
+
     from .trainer import train_detector
     use_cuda = not nogpu
     dist.init_process_group("nccl" if use_cuda else "gloo", init_method=f"tcp://127.0.0.1:{port}",
@@ -63,6 +64,7 @@ def train_distributed(device_ids, nogpu=False, precision="fp32", **kwargs):
 
 def _fixed_batches_worker(rank, world, port, cfg, weights, x, truth, steps, out_dir):
     import torch.distributed as dist
+
     from ..network import Network
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     try:
@@ -75,7 +77,7 @@ def _fixed_batches_worker(rank, world, port, cfg, weights, x, truth, steps, out_
         for _ in range(steps):
             momentum_part = reduce.snapshot(net)
             losses.append(net.train_step(x[mine], truth[mine], log=lambda line: None,
-                                         before_update=lambda n, s: reduce(n, momentum_part)))
+                                         before_update=lambda n, s, part=momentum_part: reduce(n, part)))
         net.backend.sync_params(net)
         np.save(os.path.join(out_dir, f"rank{rank}.npy"), net.params)
         np.save(os.path.join(out_dir, f"losses{rank}.npy"), np.array(losses))

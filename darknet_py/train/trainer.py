@@ -45,6 +45,7 @@ class Chart:
 
     def draw(self):
         from PIL import Image, ImageDraw
+
         from ..files import atomic_write
         w, h, pad = 640, 360, 40
         im = Image.new("RGB", (w, h), "white")
@@ -53,8 +54,10 @@ class Chart:
         pts = np.array(self.points, dtype=float)
         x0, x1 = pts[0, 0], max(pts[-1, 0], pts[0, 0] + 1)
         top = max(np.percentile(pts[:, 1], 95), pts[:, 2].max(), 1e-6)
-        sx = lambda v: pad + (v - x0) / (x1 - x0) * (w - 1.5 * pad)
-        sy = lambda v: h - pad - min(v, top) / top * (h - 2 * pad)
+        def sx(v):
+            return pad + (v - x0) / (x1 - x0) * (w - 1.5 * pad)
+        def sy(v):
+            return h - pad - min(v, top) / top * (h - 2 * pad)
         for col, color in ((1, (160, 160, 255)), (2, (200, 0, 0))):
             d.line([(sx(p[0]), sy(p[col])) for p in pts], fill=color, width=1 if col == 1 else 2)
         d.text((pad, h - pad + 8), f"iteration {int(x0)} .. {int(pts[-1, 0])}", fill="black")
@@ -133,7 +136,8 @@ def train_detector(datacfg, cfgfile, weightfile=None, backend=("numpy", None, "f
             hook = None
             if reduce_gradients:
                 momentum_part = reduce_gradients.snapshot(net)
-                hook = lambda net, state: reduce_gradients(net, momentum_part)
+                def hook(net, state, momentum_part=momentum_part):
+                    return reduce_gradients(net, momentum_part)
             loss = net.train_step(x, truth, log=out, before_update=hook)
             avg_loss = loss if avg_loss < 0 else avg_loss * .9 + loss * .1
             i = net.batch_num

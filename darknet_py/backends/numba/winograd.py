@@ -269,10 +269,10 @@ def winograd_output_share(tile, m, k, first, t0, t1, tiles_w, b, code, plane, tm
 
 @njit(inline="always")
 def winograd_scratch(tile, tiles_w, tiles):
-    """A task's buffers for the transforms (allocated once per task, not per row:
-    allocation is a visible share of a small layer's time): the input rows down-transformed, [tile + 2, tile * tiles_w + 2],
-    a row of zeros for the padding, and A^T m for a share of ``tiles`` tiles, [tile, tile + 2,
-    tiles]."""
+    """A task's buffers for the transforms, allocated once per task, not per row (allocation
+    is a visible share of a small layer's time): the input rows down-transformed, [tile + 2,
+    tile * tiles_w + 2], a row of zeros for the padding, and A^T m for a share of ``tiles``
+    tiles, [tile, tile + 2, tiles]."""
     size = tile + 2
     return (np.empty((size, tile * tiles_w + 2), dtype=np.float32), np.zeros(tile * tiles_w, dtype=np.float32),
             np.empty((tile, size, tiles), dtype=np.float32))
@@ -295,10 +295,10 @@ def winograd_input_task(tile, x, tiles_h, tiles_w, v, first, tasks, task):
 def winograd_fused_task(tile, x, u, bias, code, out, k_block, tasks, task):
     """One piece of a Winograd convolution of x [C, H, W] sized for the cache: task ``task`` of
     ``tasks`` takes its share of the tiles (row-major, an equal count each: whole rows of
-    tiles left one task with 4 rows of a 13x13 map's 7 and the other core waiting),
-    transforms them (V [points, C, T]), multiplies them by ``k_block`` filters of u [points, K,
-    C] at a time (M = U V, BLAS called in this thread) and writes those filters' outputs. V and M stay in the core's cache, where the whole-image kernels
-    send both through memory."""
+    tiles would leave one core waiting on small maps), transforms them (V [points, C, T]),
+    multiplies them by ``k_block`` filters of u [points, K, C] at a time (M = U V, BLAS called
+    in this thread) and writes those filters' outputs. V and M stay in the core's cache,
+    where the whole-image kernels send both through memory."""
     c, h, w = x.shape
     points, k_count = u.shape[0], u.shape[1]
     tiles_w = (w + tile - 1) // tile

@@ -1,0 +1,40 @@
+"""darknet box.c and the region layer's box decode, in float32 like Darknet: shared by the
+region loss and by detection."""
+import numpy as np
+
+F = np.float32
+
+
+def _overlap(x1, w1, x2, w2):
+    left = np.maximum(x1 - w1 / F(2), x2 - w2 / F(2))
+    right = np.minimum(x1 + w1 / F(2), x2 + w2 / F(2))
+    return right - left
+
+
+def box_iou(a, b):
+    """IoU of box a [4] with boxes b [M, 4] (x, y, w, h), darknet's float32 formula."""
+    a = a.astype(F)
+    b = np.atleast_2d(b).astype(F)
+    w = _overlap(a[0], a[2], b[:, 0], b[:, 2])
+    h = _overlap(a[1], a[3], b[:, 1], b[:, 3])
+    inter = np.where((w < 0) | (h < 0), F(0), w * h)
+    union = a[2] * a[3] + b[:, 2] * b[:, 3] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return inter / union
+
+
+def region_boxes(entries, anchors, lw, lh):
+    """darknet get_region_box for every anchor and cell: x = (i + tx) / w, y = (j + ty) / h,
+    w = exp(tw) * anchor_w / w, h = exp(th) * anchor_h / h. ``entries`` [..., num, >= 4, lh,
+    lw] (the region output's layout), ``anchors`` Darknet's flat biases (w, h pairs); returns
+    [..., num, lh, lw, 4] float32."""
+    cols = np.arange(lw, dtype=F)
+    rows = np.arange(lh, dtype=F)[:, None]
+    anchor_w = anchors[0::2].astype(np.float64)[:, None, None]
+    anchor_h = anchors[1::2].astype(np.float64)[:, None, None]
+    boxes = np.empty((*entries.shape[:-3], lh, lw, 4), dtype=F)
+    boxes[..., 0] = (cols + entries[..., 0, :, :]) / F(lw)
+    boxes[..., 1] = (rows + entries[..., 1, :, :]) / F(lh)
+    boxes[..., 2] = np.exp(entries[..., 2, :, :].astype(np.float64)) * anchor_w / lw
+    boxes[..., 3] = np.exp(entries[..., 3, :, :].astype(np.float64)) * anchor_h / lh
+    return boxes
