@@ -110,7 +110,8 @@ def main():
                     for peer in runs:
                         child = json.dumps([peer, str(cfg), str(weights), a.size, batch, a.runs])
                         # nothing remembered: "first s" includes the Numba backend's algorithm timing
-                        env = dict(os.environ, DARKNET_PY_CACHE=str(Path(tmp) / f"choices-{peer}-{name}-{batch}-{turn}"))
+                        choices = Path(tmp) / f"choices-{peer}-{name}-{batch}-{turn}"
+                        env = dict(os.environ, DARKNET_PY_CACHE=str(choices))
                         if "@" in peer:    # another checkout's darknet_py first on the path
                             env["PYTHONPATH"] = peer.split("@", 1)[1]
                         if a.fresh:        # "first s" then includes compiling every kernel it runs

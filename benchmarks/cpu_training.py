@@ -86,8 +86,8 @@ def main():
     cfg = REPO / "cfg" / f"{a.cfg}.cfg"
     rows = {}
     for peer in a.peers.split(","):
-        done = subprocess.run([sys.executable, __file__, "--child", json.dumps([peer, str(cfg), a.size, a.batch, a.runs])],
-                              capture_output=True, text=True)
+        request = json.dumps([peer, str(cfg), a.size, a.batch, a.runs])
+        done = subprocess.run([sys.executable, __file__, "--child", request], capture_output=True, text=True)
         rows[peer] = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else None
         if rows[peer] is None:
             print(f"{peer}: failed: {done.stderr.strip().splitlines()[-1:]}")

@@ -143,7 +143,8 @@ def bench(name, runs, tmp):
         trainer = darknet_py.load_network(whole_batch_cfg(cfg, BIG, tmp), weights, backend="torch", device="cuda",
                                           precision=precision)
         torch.cuda.reset_peak_memory_stats()
-        step = timed(lambda trainer=trainer: trainer.train_step(host[BIG], truth, log=lambda s: None), max(3, runs // 5))
+        step = timed(lambda trainer=trainer: trainer.train_step(host[BIG], truth, log=lambda s: None),
+                     max(3, runs // 5))
         notes.append(f"training step {label} (forward, region loss, backward, update) at batch {BIG}: "
                      f"{step:.3f} s, {BIG / step:,.0f} images/s, peak GPU "
                      f"{torch.cuda.max_memory_allocated() / 2**20:,.0f} MB")

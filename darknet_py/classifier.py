@@ -13,6 +13,7 @@ from .data.classification import ClassificationLoader, truth_from_path
 from .data.datafile import DataConfig, read_names
 from .data.image import letterbox_image, load_image, resize_image
 from .data.labels import read_list
+from .data.sources import image_sources
 from .detection.region import hierarchy_predictions
 from .errors import DarknetError
 
@@ -48,7 +49,6 @@ def predict_classifier(datacfg, net, filename, top=None, out=print):
     data = DataConfig(datacfg)
     _, names = class_names(data)
     top = top or data.int("top", 1)
-    from .cli import image_sources
     for path in image_sources(filename):
         image = load_image(path)
         start = time.time()

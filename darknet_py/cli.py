@@ -1,38 +1,55 @@
-"""darknet_py's command line: Darknet's command words over the Python API."""
-import json
+"""darknet_py's command line: Darknet's command words and flags, parsed and dispatched to the
+applications (detector.py, classifier.py) and the Python API; nothing else lives here."""
+import math
+import os
+import re
 import sys
 import time
+from importlib import metadata
 from pathlib import Path
 
 from .errors import DarknetError
 
-USAGE = """usage: darknet_py <function>
-  detector test DATA CFG WEIGHTS [IMAGE|FOLDER|LIST.txt] [-thresh .24] [-hier .5] [-nms .45] [-out predictions]
-                [-ext_output] [-dont_show]
-                [-json FILE] [-backend numpy|numba|torch] [-i N | -gpus 0,1 | -nogpu] [-half]
-  detector train DATA CFG [WEIGHTS] [-clear] [-gpus 0,1] [-nogpu] [-backend B] [-chart chart.png] [-half]
-                [-max_batches N] [-seed 0]
-  detector valid DATA CFG WEIGHTS [-out PREFIX] [-batch N]   results/comp4_det_test_CLASS.txt (or COCO json)
-  detector recall DATA CFG WEIGHTS
-  detector map DATA CFG WEIGHTS [-iou_thresh 0.5] [-points 0|11|101] [-thresh .25] [-batch N]
-  detector calc_anchors DATA [-num_of_clusters 5] [-width 416] [-height 416] [-show] [-seed 0]
-  classifier train DATA CFG [WEIGHTS] | valid DATA CFG WEIGHTS | predict DATA CFG WEIGHTS [IMAGE] [-top 5]
-  detect CFG WEIGHTS [IMAGE]               detector test with the matching cfg/*.data
-  partial CFG WEIGHTS OUT N                the first N layers' weights, seen = 0
-  dump CFG WEIGHTS INPUT OUT.h5 [-backend B]
-  compare A.h5 B.h5 [-rtol 1e-4]
-  export CFG WEIGHTS model.onnx [-opset 17]  an ONNX inference graph (needs torch and onnx)
-  init CFG OUT.weights [-seed 0]           untrained weights, Darknet's initialisation
-  summary CFG [-width W -height H]         the layer table
-  bench CFG [-size 416] [-batch 1] [-backend B] [-runs 5] [-half]  per-layer milliseconds and GFLOP/s
-Add --debug to any command for a traceback on errors."""
+BACKEND_FLAGS = "[-backend numpy|numba|torch] [-i N | -gpus 0,1 | -nogpu] [-half]"
+USAGES = {
+    "detector test": "detector test DATA CFG WEIGHTS [IMAGE|FOLDER|LIST.txt] [-thresh .24] [-hier .5] [-nms .45] "
+                     "[-out predictions] [-ext_output] [-dont_show] [-json FILE] " + BACKEND_FLAGS,
+    "detector train": "detector train DATA CFG [WEIGHTS] [-clear] [-chart chart.png] [-max_batches N] [-seed 0] "
+                      "[-workers 2] [-dont_show] " + BACKEND_FLAGS,
+    "detector valid": "detector valid DATA CFG WEIGHTS [-out PREFIX] [-batch N] " + BACKEND_FLAGS,
+    "detector recall": "detector recall DATA CFG WEIGHTS " + BACKEND_FLAGS,
+    "detector map": "detector map DATA CFG WEIGHTS [-iou_thresh 0.5] [-points 0|11|101] [-thresh .25] [-batch N] "
+                    + BACKEND_FLAGS,
+    "detector calc_anchors": "detector calc_anchors DATA [-num_of_clusters 5] [-width 416] [-height 416] [-show] "
+                             "[-seed 0]",
+    "classifier train": "classifier train DATA CFG [WEIGHTS] [-clear] [-max_batches N] " + BACKEND_FLAGS,
+    "classifier valid": "classifier valid DATA CFG WEIGHTS " + BACKEND_FLAGS,
+    "classifier predict": "classifier predict DATA CFG WEIGHTS [IMAGE] [-top 5] " + BACKEND_FLAGS,
+    "detect": "detect CFG WEIGHTS [IMAGE] [-thresh .24] ...   detector test with the .data that fits the cfg",
+    "partial": "partial CFG WEIGHTS OUT N     the first N layers' weights, seen = 0",
+    "dump": "dump CFG WEIGHTS INPUT OUT.h5 " + BACKEND_FLAGS + "   every layer's output",
+    "compare": "compare A.h5 B.h5 [-rtol 1e-4]",
+    "export": "export CFG WEIGHTS model.onnx [-opset 17]   an ONNX inference graph (needs torch and onnx)",
+    "init": "init CFG OUT.weights [-seed 0]   untrained weights, Darknet's initialisation",
+    "summary": "summary CFG [-width W -height H]   the layer table",
+    "bench": "bench CFG [-size 416] [-batch 1] [-runs 5] " + BACKEND_FLAGS + "   per-layer milliseconds",
+}
+USAGE = ("usage: darknet_py <function> ...   (darknet_py <function> -h: its flags; --version; --debug: tracebacks)\n"
+         + "\n".join(f"  {usage}" for usage in USAGES.values()))
+# AlexeyAB's flags that darknet_py does not implement: refused by name, never ignored
+NOT_IMPLEMENTED = {"-map": "mAP during training; run detector map on the saved weights",
+                   "-mjpeg_port": "the MJPEG stream", "-json_port": "the JSON stream",
+                   "-show_imgs": "showing augmented images", "-benchmark": "the demo benchmark"}
+NUMBER = re.compile(r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
 class Args:
-    """Darknet's find_arg / find_float_arg: flags anywhere, taken out, the rest positional."""
+    """Darknet's find_arg / find_float_arg: flags anywhere, taken out, the rest positional;
+    a flag left over when the positionals are read is an error that names it."""
 
-    def __init__(self, argv):
+    def __init__(self, argv, command="detector test"):
         self.argv = list(argv)
+        self.command = command
 
     def _take(self, flag):
         if flag in self.argv:
@@ -44,18 +61,23 @@ class Args:
             return value
         return None
 
-    def _number(self, flag, default, cast, kind):
+    def _number(self, flag, default, cast, kind, low, high, open_low):
         value = self._take(flag)
         try:
-            return default if value is None else cast(value)
+            number = default if value is None else cast(value)
         except ValueError:
             raise DarknetError(f"{flag} needs {kind}, got '{value}'") from None
+        too_low = low is not None and (number <= low if open_low else number < low)
+        if isinstance(number, float) and math.isnan(number) or too_low or high is not None and number > high:
+            bounds = f"{'(' if open_low else '['}{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+            raise DarknetError(f"{flag} must be in {bounds}, got {value}")
+        return number
 
-    def float(self, flag, default):
-        return self._number(flag, default, float, "a number")
+    def float(self, flag, default, low=None, high=None, open_low=False):
+        return self._number(flag, default, float, "a number", low, high, open_low)
 
-    def int(self, flag, default):
-        return self._number(flag, default, int, "an integer")
+    def int(self, flag, default, low=None, high=None):
+        return self._number(flag, default, int, "an integer", low, high, False)
 
     def str(self, flag, default=None):
         value = self._take(flag)
@@ -67,15 +89,21 @@ class Args:
             return True
         return False
 
-    def positional(self, count, usage, optional=0):
+    def positional(self, count, optional=0):
+        """The positional arguments, once every flag has been taken."""
+        for arg in self.argv:
+            if arg.startswith("-") and len(arg) > 1 and not NUMBER.match(arg):
+                if arg in NOT_IMPLEMENTED:
+                    raise DarknetError(f"{arg} ({NOT_IMPLEMENTED[arg]}) is not implemented by darknet_py")
+                raise DarknetError(f"unknown option '{arg}' for {self.command}; usage: darknet_py "
+                                   f"{USAGES[self.command]}")
         if not count <= len(self.argv) <= count + optional:
-            raise DarknetError(f"usage: darknet_py {usage}")
+            raise DarknetError(f"usage: darknet_py {USAGES[self.command]}")
         return self.argv + [None] * (count + optional - len(self.argv))
 
 
 def has_cuda_device():
     """Cheap check that needs no torch import (the NumPy path never imports torch)."""
-    import os
     return os.path.exists("/dev/nvidia0") or os.path.exists("/dev/nvidiactl")
 
 
@@ -108,203 +136,178 @@ def backend_choice(args):
     return backend, device, precision
 
 
-def _load(cfg, weights, backend=("numpy", None, "fp32"), allow_prefix=False):
-    """Build, print Darknet's layer table, then load weights, in Darknet's order."""
-    from .network import Network
-    name, device, precision = backend
-    net = Network(cfg, backend=name, device=device, init=not weights, precision=precision)
-    net.print_summary()
-    if weights:
-        print(f"Loading weights from {weights}...", end="", file=sys.stderr, flush=True)
-        try:
-            net.load_weights(weights, allow_prefix=allow_prefix)
-        finally:
-            print("Done!" if sys.exc_info()[0] is None else "", file=sys.stderr)
-    return net
+def detection_flags(args):
+    """detector test's and detect's flags: thresh, hier, nms, out, json, ext_output."""
+    args.flag("-dont_show")                       # darknet_py never opens windows
+    args.flag("-letter_box")                      # pjreddie's test letterboxes already
+    return dict(thresh=args.float("-thresh", .24, 0, 1), hier_thresh=args.float("-hier", .5, 0, 1),
+                nms=args.float("-nms", .45, 0, 1), outfile=args.str("-out"), json_path=args.str("-json"),
+                ext_output=args.flag("-ext_output"))
 
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+def detector_test(args):
+    from .detector import test_detector
+    flags = detection_flags(args)
+    backend = backend_choice(args)
+    datacfg, cfg, weights, image = args.positional(3, 1)
+    return test_detector(datacfg, cfg, weights, image, backend=backend, **flags)
 
 
-def image_sources(filename):
-    """One image, a folder of images, or a list file (.txt); None: Darknet's prompt."""
-    from .data.labels import read_list
-    if filename is None:
-        while True:
-            print("Enter Image Path: ", end="", flush=True)
-            line = sys.stdin.readline()
-            if not line:
-                return
-            if line.strip():
-                yield line.strip()
-    path = Path(filename)
-    if path.is_dir():
-        found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not found:
-            raise DarknetError("folder holds no images (.jpg, .jpeg, .png, .bmp)", path)
-        yield from (str(p) for p in found)
-    elif path.suffix.lower() == ".txt":
-        yield from read_list(path)
-    else:
-        yield filename
-
-
-def test_detector(datacfg, cfg, weights, filename, thresh, hier_thresh, nms, outfile,
-                  json_path, backend, ext_output=False):
-    from .data.datafile import DataConfig
-    from .data.image import load_image, save_image
-    from .detection.detector import detect, json_objects, region_layer
-    from .detection.draw import draw_detections
-
-    names = DataConfig(datacfg).names()
-    net = _load(cfg, weights, backend)
-    classes = region_layer(net).classes
-    if len(names) < classes:
-        raise DarknetError(f"names file lists {len(names)} names for {classes} classes", datacfg)
-    batch = filename is not None and (Path(filename).is_dir() or Path(filename).suffix.lower() == ".txt")
-    frames = []
-    for path in image_sources(filename):
-        image = load_image(path)
-        _, h, w = image.shape
-        start = time.time()
-        result = detect(net, image, thresh, hier_thresh, nms)
-        print(f"{path}: Predicted in {time.time() - start:f} seconds.")
-        for text, i in draw_detections(image, result.dets, result.order, thresh, names):
-            if ext_output:     # AlexeyAB's -ext_output: the box in pixels
-                x, y, bw, bh = (float(v) for v in result.dets.boxes[i])
-                text += (f"\t(left_x: {(x - bw / 2) * w:4.0f}   top_y: {(y - bh / 2) * h:4.0f}   "
-                         f"width: {bw * w:4.0f}   height: {bh * h:4.0f})")
-            print(text)
-        if not batch:
-            print(f"Saved {save_image(image, outfile or 'predictions')}", file=sys.stderr)
-        elif outfile:            # a folder of drawn images
-            save_image(image, Path(outfile) / (Path(path).stem + ".png"))
-        frames.append({"frame_id": len(frames) + 1, "filename": path,
-                       "objects": json_objects(result, names, thresh)})
-    if json_path:
-        from .files import atomic_write
-        text = json.dumps(frames, indent=1).encode()
-        atomic_write(json_path, lambda f: f.write(text))
+def detect(args):
+    from .detector import default_data_for, test_detector
+    flags = detection_flags(args)
+    backend = backend_choice(args)
+    cfg, weights, image = args.positional(2, 1)
+    return test_detector(default_data_for(cfg), cfg, weights, image, backend=backend, **flags)
 
 
 def detector_train(args):
-    """darknet detector train DATA CFG [WEIGHTS] [-gpus 0,1] [-clear] ..."""
-    from .train.trainer import train_detector
-    gpus = [int(g) for g in (args.str("-gpus") or "").split(",") if g != ""]
+    from .detector import train
+    gpus_flag = args.str("-gpus") or ""
+    gpus = [int(g) for g in gpus_flag.split(",") if g.strip().isdigit()]
+    if gpus_flag and len(gpus) != len(gpus_flag.split(",")):
+        raise DarknetError(f"-gpus takes device numbers like 0,1; got '{gpus_flag}'")
     nogpu = "-nogpu" in args.argv
     if len(gpus) == 1:
         args.argv += ["-i", str(gpus[0])]
-    clear = args.flag("-clear")
-    chart = args.str("-chart")
-    seed = args.int("-seed", 0)
-    max_batches = args.int("-max_batches", 0) or None
-    workers = args.int("-workers", 2)
+    elif len(gpus) > 1 and not nogpu and not has_cuda_device():
+        raise DarknetError(f"-gpus {gpus_flag}: no CUDA device on this machine (-nogpu trains the processes on "
+                           "the CPU)")
+    args.flag("-dont_show")
+    options = dict(clear=args.flag("-clear"), chart=args.str("-chart"), seed=args.int("-seed", 0),
+                   max_batches=args.int("-max_batches", 0, 0) or None, workers=args.int("-workers", 2, 1))
     backend = backend_choice(args)
-    datacfg, cfg, weights = args.positional(2, "detector train DATA CFG [WEIGHTS] [-gpus 0,1] [-clear]", 1)
-    options = dict(datacfg=datacfg, cfgfile=cfg, weightfile=weights, clear=clear, seed=seed,
-                   max_batches=max_batches, chart=chart, workers=workers)
-    if len(gpus) > 1:
-        from .train.distributed import train_distributed
-        train_distributed(gpus, nogpu=nogpu, precision=backend[2], **options)
-    else:
-        try:
-            train_detector(backend=backend, **options)
-        except KeyboardInterrupt:
-            return 130
-    return 0
+    datacfg, cfg, weights = args.positional(2, 1)
+    return train(datacfg, cfg, weights, gpus, nogpu, backend, **options)
 
 
-def detector_evaluate(sub, args):
-    """detector valid | recall | map DATA CFG WEIGHTS."""
-    from .evaluate import validate
-    outfile = args.str("-out")
-    iou_thresh = args.float("-iou_thresh", .5)
-    points = args.int("-points", 0)
-    thresh = args.float("-thresh", .25)
-    batch = args.int("-batch", 0)
+def detector_evaluate(args):
+    from .detector import evaluate
+    sub = args.command.split()[1]
+    flags = dict(outfile=args.str("-out"), iou_thresh=args.float("-iou_thresh", .5, 0, 1, open_low=True),
+                 points=args.int("-points", 0), thresh=args.float("-thresh", .25, 0, 1),
+                 batch=args.int("-batch", 0, 0))
+    if flags["points"] not in (0, 11, 101):
+        raise DarknetError(f"-points must be 0 (area under curve), 11 (VOC2007) or 101 (COCO), "
+                           f"got {flags['points']}")
     backend = backend_choice(args)
-    datacfg, cfg, weights = args.positional(3, f"detector {sub} DATA CFG WEIGHTS")
-    if points not in (0, 11, 101):
-        raise DarknetError(f"-points must be 0 (area under curve), 11 (VOC2007) or 101 (COCO), got {points}")
-    if batch < 0:
-        raise DarknetError(f"-batch must be a number of images (0: 8 on a GPU, else 1), got {batch}")
-    net = _load(cfg, weights, backend)
-    # images per network pass: batches pay on a GPU; on the CPU one at a time is as fast
-    on_gpu = getattr(getattr(net.backend, "device", None), "type", "cpu") == "cuda"
-    batch = batch or (8 if on_gpu else 1)
-    if sub == "valid":
-        for path in validate.validate_detector(datacfg, net, outfile, batch):
-            print(f"Wrote {path}", file=sys.stderr)
-    elif sub == "recall":
-        validate.validate_detector_recall(datacfg, net)
-    else:
-        validate.validate_detector_map(datacfg, net, iou_thresh, points, thresh, batch=batch)
-    return 0
+    datacfg, cfg, weights = args.positional(3)
+    return evaluate(sub, datacfg, cfg, weights, backend, **flags)
 
 
-def calc_anchors(args):
-    """detector calc_anchors DATA [-num_of_clusters 5] [-width 416] [-height 416] [-show]."""
-    from .data.datafile import DataConfig
-    from .data.labels import read_list
-    from .evaluate.anchors import kmeans_anchors, scatter_png, training_boxes
-    k = args.int("-num_of_clusters", 5)
-    width, height = args.int("-width", 416), args.int("-height", 416)
-    seed = args.int("-seed", 0)
-    show = args.flag("-show")
-    (datacfg,) = args.positional(1, "detector calc_anchors DATA [-num_of_clusters 5] [-width 416] [-height 416]")
-    data = DataConfig(datacfg)
-    train = data.file("train", "data/train.list")
-    boxes = training_boxes(read_list(train), data.int("classes", 20))
-    if len(boxes) < k:
-        raise DarknetError(f"{len(boxes)} label boxes cannot make {k} clusters", train)
-    cells = boxes * [width / 32, height / 32]          # the region layer's units: grid cells
-    centroids, avg_iou = kmeans_anchors(cells, k, seed)
-    print(f" num_of_clusters = {k}, width = {width}, height = {height} ")
-    print(f" read labels from {len(boxes)} boxes")
-    print("anchors = " + ", ".join(f"{w:.4f},{h:.4f}" for w, h in centroids))
-    print(f"avg IoU = {avg_iou * 100:2.2f} %")
-    if show:
-        scatter_png("cloud.png", cells, centroids, width, height)
-        print("Wrote cloud.png", file=sys.stderr)
-    return 0
+def detector_calc_anchors(args):
+    from .detector import calc_anchors
+    flags = dict(clusters=args.int("-num_of_clusters", 5, 1), width=args.int("-width", 416, 1),
+                 height=args.int("-height", 416, 1), seed=args.int("-seed", 0), show=args.flag("-show"))
+    args.flag("-dont_show")
+    (datacfg,) = args.positional(1)
+    return calc_anchors(datacfg, **flags)
 
 
 def classifier_command(args):
-    """classifier train | valid | predict DATA CFG [WEIGHTS] [IMAGE]."""
     from . import classifier
-    if not args.argv:
-        raise DarknetError("usage: darknet_py classifier [train|valid|predict] DATA CFG WEIGHTS ...")
-    sub = args.argv.pop(0)
-    top = args.int("-top", 0)
+    from .loading import load_verbose
+    sub = args.command.split()[1]
+    top = args.int("-top", 0, 0)
     clear = args.flag("-clear")
-    max_batches = args.int("-max_batches", 0) or None
+    max_batches = args.int("-max_batches", 0, 0) or None
     backend = backend_choice(args)
     if sub == "train":
-        datacfg, cfg, weights = args.positional(2, "classifier train DATA CFG [WEIGHTS]", 1)
+        datacfg, cfg, weights = args.positional(2, 1)
         try:
             classifier.train_classifier(datacfg, cfg, weights, backend, clear, max_batches=max_batches)
         except KeyboardInterrupt:
             return 130
     elif sub == "valid":
-        datacfg, cfg, weights = args.positional(3, "classifier valid DATA CFG WEIGHTS")
-        classifier.validate_classifier(datacfg, _load(cfg, weights, backend))
-    elif sub == "predict":
-        datacfg, cfg, weights, image = args.positional(3, "classifier predict DATA CFG WEIGHTS [IMAGE]", 1)
-        classifier.predict_classifier(datacfg, _load(cfg, weights, backend), image, top or None)
+        datacfg, cfg, weights = args.positional(3)
+        classifier.validate_classifier(datacfg, load_verbose(cfg, weights, backend))
     else:
-        raise DarknetError(f"unknown classifier command '{sub}' (train, valid, predict)")
+        datacfg, cfg, weights, image = args.positional(3, 1)
+        classifier.predict_classifier(datacfg, load_verbose(cfg, weights, backend), image, top or None)
+    return 0
+
+
+def partial(args):
+    from .loading import load_verbose
+    cfg, weights, out, cutoff = args.positional(4)
+    try:
+        cutoff = int(cutoff)
+    except ValueError:
+        raise DarknetError(f"partial: N must be an integer, got '{cutoff}'") from None
+    cutoff = max(cutoff, 0)             # darknet: a negative N writes no layer, the header only
+    net = load_verbose(cfg, weights)
+    net.seen = 0                        # darknet partial loads with clear=1
+    net.save_weights(out, cutoff)
+    print(f"Saving weights to {out}", file=sys.stderr)
+    return 0
+
+
+def dump(args):
+    from .dump import dump, load_input
+    from .loading import load_verbose
+    backend = backend_choice(args)
+    cfg, weights, source, out = args.positional(4)
+    net = load_verbose(cfg, weights, backend)
+    dump(net, net.check_input(load_input(source, net)), out)
+    print(f"Wrote {len(net.layers)} layers to {out}", file=sys.stderr)
+    return 0
+
+
+def compare(args):
+    from .dump import compare
+    rtol = args.float("-rtol", 1e-4, 0)
+    a, b = args.positional(2)
+    rows, first = compare(a, b, rtol)
+    print(f"{'layer':8s} {'max abs err':>12s} {'max rel err':>12s}")
+    for name, err, rel, verdict in rows:
+        print(f"{name:8s} {err:12.4g} {rel:12.4g}  {verdict}")
+    if first:
+        print(f"first divergent layer: {first} (rtol {rtol:g})")
+        return 1
+    print(f"all {len(rows)} layers agree within rtol {rtol:g}")
+    return 0
+
+
+def export(args):
+    from .export import MAX_OPSET, export_onnx
+    from .loading import load_verbose
+    opset = args.int("-opset", 17, 17, MAX_OPSET)
+    cfg, weights, out = args.positional(3)
+    net = load_verbose(cfg, weights)
+    export_onnx(net, out, opset)
+    print(f"Wrote {out} (opset {opset})", file=sys.stderr)
+    return 0
+
+
+def init(args):
+    from .network import Network
+    seed = args.int("-seed", 0)
+    cfg, out = args.positional(2)
+    net = Network(cfg, seed=seed)
+    net.save_weights(out)
+    print(f"Wrote untrained weights ({net.params.size} floats, seed {seed}) to {out}", file=sys.stderr)
+    return 0
+
+
+def summary(args):
+    from .network import Network
+    width, height = args.int("-width", 0, 0), args.int("-height", 0, 0)
+    (cfg,) = args.positional(1)
+    net = Network(cfg)
+    if width or height:
+        net.resize(width or net.width, height or net.height)
+    print(net.summary())
     return 0
 
 
 def bench(args):
-    """bench CFG [-size 416] [-batch 1] [-backend B] [-runs 5]: Darknet's layer table with
-    each layer's milliseconds and GFLOP/s, so one can see where the time goes."""
+    """Darknet's layer table with each layer's milliseconds and GFLOP/s."""
     import numpy as np
 
     from .network import Network
-    size, batch, runs = args.int("-size", 0), args.int("-batch", 1), args.int("-runs", 5)
+    size, batch, runs = args.int("-size", 0, 0), args.int("-batch", 1, 1), args.int("-runs", 5, 1)
     name, device, precision = backend_choice(args)
-    (cfg,) = args.positional(1, "bench CFG [-size 416] [-batch 1] [-backend B] [-runs 5] [-half]")
+    (cfg,) = args.positional(1)
     net = Network(cfg, backend=name, device=device, precision=precision)
     if size:
         net.resize(size, size)
@@ -333,118 +336,54 @@ def bench(args):
     total = times.sum()
     flops = sum(layer.bflops for layer in net.layers) * batch
     print(f"total {total * 1000:.1f} ms, {batch / total:.2f} images/s, {flops / total:.1f} GFLOP/s")
+    return 0
 
 
-def default_data_for(cfg):
-    """darknet detect uses cfg/coco.data; darknet_py picks the .data whose classes match."""
-    from .cfg import read_cfg
-    classes = None
-    for section in read_cfg(cfg):
-        if section.kind == "region":
-            classes = section.int("classes", 20)
-    by_classes = {20: "voc.data", 80: "coco.data", 9418: "combine9k.data"}
-    name = by_classes.get(classes, "coco.data")
-    for folder in (Path(cfg).parent, Path("cfg"), Path(__file__).resolve().parent.parent / "cfg"):
-        if (folder / name).is_file():
-            return str(folder / name)
-    raise DarknetError(f"no {name} found for a {classes}-class network: use detector test DATA ...",
-                       cfg)
+COMMANDS = {
+    "detector test": detector_test, "detector train": detector_train, "detector valid": detector_evaluate,
+    "detector recall": detector_evaluate, "detector map": detector_evaluate,
+    "detector calc_anchors": detector_calc_anchors,
+    "classifier train": classifier_command, "classifier valid": classifier_command,
+    "classifier predict": classifier_command,
+    "detect": detect, "partial": partial, "dump": dump, "compare": compare, "export": export, "init": init,
+    "summary": summary, "bench": bench,
+}
+
+
+def version():
+    try:
+        return metadata.version("darknet_py")
+    except metadata.PackageNotFoundError:
+        from . import __version__
+        return __version__
 
 
 def run(argv):
-    args = Args(argv)
-    if not args.argv or args.argv[0] in ("-h", "--help", "help"):
+    if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
-    word = args.argv.pop(0)
-    if word == "detector":
-        if not args.argv:
-            raise DarknetError("usage: darknet_py detector [test] DATA CFG WEIGHTS ...")
-        sub = args.argv.pop(0)
-        if sub == "train":
-            return detector_train(args)
-        if sub in ("valid", "recall", "map"):
-            return detector_evaluate(sub, args)
-        if sub == "calc_anchors":
-            return calc_anchors(args)
-        if sub != "test":
-            raise DarknetError(f"unknown detector command '{sub}' (test, train, valid, recall, map, "
-                               "calc_anchors)")
-        thresh, hier = args.float("-thresh", .24), args.float("-hier", .5)
-        nms, out = args.float("-nms", .45), args.str("-out")
-        json_path, backend = args.str("-json"), backend_choice(args)
-        ext_output = args.flag("-ext_output")
-        args.flag("-dont_show")                       # darknet_py never opens windows
-        datacfg, cfg, weights, image = args.positional(3, "detector test DATA CFG WEIGHTS [IMAGE|FOLDER|LIST]", 1)
-        test_detector(datacfg, cfg, weights, image, thresh, hier, nms, out, json_path, backend, ext_output)
-    elif word == "classifier":
-        return classifier_command(args)
-    elif word == "detect":
-        thresh, hier = args.float("-thresh", .24), args.float("-hier", .5)
-        nms, out = args.float("-nms", .45), args.str("-out")
-        json_path, backend = args.str("-json"), backend_choice(args)
-        cfg, weights, image = args.positional(2, "detect CFG WEIGHTS [IMAGE]", 1)
-        test_detector(default_data_for(cfg), cfg, weights, image, thresh, hier, nms, out,
-                      json_path, backend)
-    elif word == "partial":
-        cfg, weights, out, cutoff = args.positional(4, "partial CFG WEIGHTS OUT N")
-        try:
-            cutoff = int(cutoff)
-        except ValueError:
-            raise DarknetError(f"partial: N must be an integer, got '{cutoff}'") from None
-        net = _load(cfg, weights)
-        net.seen = 0                    # darknet partial loads with clear=1
-        net.save_weights(out, cutoff)
-        print(f"Saving weights to {out}", file=sys.stderr)
-    elif word == "dump":
-        from .dump import dump, load_input
-        backend = backend_choice(args)
-        cfg, weights, source, out = args.positional(4, "dump CFG WEIGHTS INPUT OUT.h5")
-        net = _load(cfg, weights, backend)
-        dump(net, net.check_input(load_input(source, net)), out)
-        print(f"Wrote {len(net.layers)} layers to {out}", file=sys.stderr)
-    elif word == "compare":
-        from .dump import compare
-        rtol = args.float("-rtol", 1e-4)
-        a, b = args.positional(2, "compare A.h5 B.h5 [-rtol 1e-4]")
-        rows, first = compare(a, b, rtol)
-        print(f"{'layer':8s} {'max abs err':>12s} {'max rel err':>12s}")
-        for name, err, rel, verdict in rows:
-            print(f"{name:8s} {err:12.4g} {rel:12.4g}  {verdict}")
-        if first:
-            print(f"first divergent layer: {first} (rtol {rtol:g})")
-            return 1
-        print(f"all {len(rows)} layers agree within rtol {rtol:g}")
-    elif word == "export":
-        from .export import export_onnx
-        opset = args.int("-opset", 17)
-        cfg, weights, out = args.positional(3, "export CFG WEIGHTS model.onnx [-opset 17]")
-        if opset < 17:
-            raise DarknetError(f"-opset must be 17 or more, got {opset}")
-        net = _load(cfg, weights)
-        export_onnx(net, out, opset)
-        print(f"Wrote {out} (opset {opset})", file=sys.stderr)
-    elif word == "init":
-        from .network import Network
-        seed = args.int("-seed", 0)
-        cfg, out = args.positional(2, "init CFG OUT.weights [-seed 0]")
-        net = Network(cfg, seed=seed)
-        net.save_weights(out)
-        print(f"Wrote untrained weights ({net.params.size} floats, seed {seed}) to {out}",
-              file=sys.stderr)
-    elif word == "bench":
-        bench(args)
-    elif word == "summary":
-        from .network import Network
-        width, height = args.int("-width", 0), args.int("-height", 0)
-        (cfg,) = args.positional(1, "summary CFG [-width W -height H]")
-        net = Network(cfg)
-        if width or height:
-            net.resize(width or net.width, height or net.height)
-        print(net.summary())
-    else:
+    if argv[0] == "--version":
+        print(f"darknet_py {version()}")
+        return 0
+    word, rest = argv[0], argv[1:]
+    if word in ("detector", "classifier"):
+        if not rest or rest[0].startswith("-"):
+            subs = ", ".join(key.split()[1] for key in COMMANDS if key.startswith(word + " "))
+            if rest and rest[0] in ("-h", "--help"):
+                print("\n".join(f"usage: darknet_py {u}" for k, u in USAGES.items() if k.startswith(word + " ")))
+                return 0
+            raise DarknetError(f"usage: darknet_py {word} [{subs}] ...")
+        word, rest = f"{word} {rest[0]}", rest[1:]
+        if word not in COMMANDS:
+            first = word.split()[0]
+            subs = ", ".join(key.split()[1] for key in COMMANDS if key.startswith(first + " "))
+            raise DarknetError(f"unknown {first} command '{word.split()[1]}' ({subs})")
+    if word not in COMMANDS:
         raise DarknetError(f"unknown command '{word}'\n{USAGE}")
-    return 0
+    if "-h" in rest or "--help" in rest:
+        print(f"usage: darknet_py {USAGES[word]}")
+        return 0
+    return COMMANDS[word](Args(rest, word))
 
 
 def main(argv=None):
@@ -458,6 +397,17 @@ def main(argv=None):
         if debug:
             raise
         print(f"darknet_py: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # the reader went away (| head): end quietly, as a C program killed by SIGPIPE would
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except OSError as err:
+        if debug:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"darknet_py: {where}{err.strerror or err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("darknet_py: interrupted", file=sys.stderr)

@@ -1,6 +1,8 @@
 """darknet_py export CFG WEIGHTS model.onnx: the torch backend's inference module as an ONNX
 graph, for onnxruntime and other deployment runtimes."""
 
+MAX_OPSET = 20       # the newest opset torch.onnx's TorchScript exporter writes
+
 def export_onnx(net, path, opset=17, batch=1):
     """Write an ONNX file (opset >= 17) with a dynamic batch axis; atomic."""
     import torch

@@ -4,6 +4,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from .errors import DarknetError
+
 
 def _umask():
     mask = os.umask(0)
@@ -31,3 +33,12 @@ def atomic_write(path, write):
         os.unlink(tmp)
         raise
 
+
+def check_writable(path):
+    """Fail now, not after the work, if ``path`` could not be written: its nearest existing
+    folder must be writable (a folder that does not exist yet is made by atomic_write)."""
+    folder = Path(path).absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DarknetError(f"cannot write here: folder {folder} is not writable", path)

@@ -199,8 +199,7 @@ class Network:
         """The output layer's inference output for ``x`` [N, C, H, W] by the backend's fastest
         path (torch: batch norm folded, channels_last, a CUDA graph per input shape; the CPU
         backends: ``forward``). Unlike ``forward`` it keeps no per-layer outputs."""
-        fast = getattr(self.backend, "predict", None)
-        out = fast(self, self.check_input(x)) if fast else None
+        out = self.backend.predict(self, self.check_input(x))
         return self.forward(x) if out is None else out
 
     def output(self, index):

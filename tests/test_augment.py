@@ -24,7 +24,8 @@ def test_labels_follow_the_image(seed):
     assert cls == 3 and 0 < w <= 1 and 0 < h <= 1 and not truth[1:].any()
     cx, cy = int(x * 64), int(y * 48)
     assert sized[0, cy, cx] > .9 and sized[1, cy, cx] < .1
-    inside = sized[0, int((y - h / 2) * 48) + 1:int((y + h / 2) * 48) - 1, int((x - w / 2) * 64) + 1:int((x + w / 2) * 64) - 1]
+    top, bottom = int((y - h / 2) * 48) + 1, int((y + h / 2) * 48) - 1
+    inside = sized[0, top:bottom, int((x - w / 2) * 64) + 1:int((x + w / 2) * 64) - 1]
     assert inside.min() > .5                       # the whole truth box is red
 
 

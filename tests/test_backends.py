@@ -104,7 +104,8 @@ def test_numba_warmup_fills_an_empty_cache(tmp_path):
              "sys.exit(0 if k.warm_marker().exists() else 1)")
     assert subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env).returncode == 0
     first = COMPILE_LOG + ("import darknet_py\n"
-                           f"net = darknet_py.load_network(r'{REPO / 'cfg' / 'yolov2-tiny-voc.cfg'}', backend='numba')\n"
+                           f"net = darknet_py.load_network(r'{REPO / 'cfg' / 'yolov2-tiny-voc.cfg'}', "
+                           "backend='numba')\n"
                            "net.forward(np.zeros((1, 3, 416, 416), np.float32))\n"
                            "print(compiled)\n")
     done = subprocess.run([sys.executable, "-c", first], cwd=REPO, capture_output=True, text=True,
@@ -122,7 +123,8 @@ def test_numba_kernels_compile_one_process_at_a_time(tmp_path):
     import time
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), DARKNET_PY_WARMUP="0")
     call = "kernels.activations.bias_activate(np.zeros((2, 3), np.float32), np.zeros(2, np.float32), 1)\n"
-    folder = subprocess.run([sys.executable, "-c", COMPILE_LOG + "print(kernels.activations.bias_activate._cache._cache_path)"],
+    where = "print(kernels.activations.bias_activate._cache._cache_path)"
+    folder = subprocess.run([sys.executable, "-c", COMPILE_LOG + where],
                             cwd=REPO, env=env, check=True, capture_output=True, text=True).stdout.strip()
     lock = Path(folder) / "darknet_py-compiling-bias_activate"
     lock.parent.mkdir(parents=True, exist_ok=True)

@@ -52,10 +52,10 @@ def test_train_valid_predict(classify, capsys):
     data = str(root / "classify.data")
     assert main(["classifier", "train", data, str(cfg), "-max_batches", "150"]) == 0
     out = capsys.readouterr().out
-    lines = [l for l in out.splitlines() if re.match(r"^\d+, [\d.]+: ", l)]
+    lines = [line for line in out.splitlines() if re.match(r"^\d+, [\d.]+: ", line)]
     assert len(lines) == 150
     assert re.match(r"^1, 0\.100: [\d.]+, [\d.]+ avg, [\d.]+ rate, [\d.]+ seconds, 16 images$", lines[0])
-    losses = [float(l.split(": ")[1].split(",")[0]) for l in lines]
+    losses = [float(line.split(": ")[1].split(",")[0]) for line in lines]
     assert np.mean(losses[-20:]) < 0.85 * np.mean(losses[:20]), losses
     weights = root / "backup" / "small.weights"
     assert weights.exists() and (root / "backup" / "small_1.weights").exists()   # epoch 1 of 160 images
@@ -66,7 +66,7 @@ def test_train_valid_predict(classify, capsys):
     image = (root / "valid.list").read_text().split()[0]
     assert main(["classifier", "predict", data, str(cfg), str(weights), image, "-top", "3"]) == 0
     predicted = capsys.readouterr().out.strip().splitlines()
-    assert len(predicted) == 3 and all(re.match(r"^[ \d]\d\.\d\d%: \w+$", l) for l in predicted)
+    assert len(predicted) == 3 and all(re.match(r"^[ \d]\d\.\d\d%: \w+$", line) for line in predicted)
 
 
 def test_tree_predict_gives_leaf_probabilities(tmp_path, capsys):
@@ -84,7 +84,7 @@ def test_tree_predict_gives_leaf_probabilities(tmp_path, capsys):
     image = REPO / "data" / "sample.png"
     capsys.readouterr()
     assert main(["classifier", "predict", str(data), str(cfg), str(weights), str(image)]) == 0
-    rows = [l.split("%: ") for l in capsys.readouterr().out.strip().splitlines()]
+    rows = [line.split("%: ") for line in capsys.readouterr().out.strip().splitlines()]
     probs = {name: float(p) / 100 for p, name in rows}
     assert probs["animal"] == 0 and probs["thing"] == 0           # inner nodes are not leaves
     assert sum(probs.values()) == pytest.approx(1, abs=2e-4)       # leaves of a two-level tree
@@ -94,4 +94,4 @@ def test_darknet19_weights_fit_the_448_finetune(tmp_path):
     small = darknet_py.load_network(REPO / "cfg" / "darknet19.cfg")
     big = darknet_py.load_network(REPO / "cfg" / "darknet19_448.cfg")
     assert small.params.size == big.params.size and (big.width, big.height) == (448, 448)
-    assert [l.param_shapes() for l in small.layers] == [l.param_shapes() for l in big.layers]
+    assert [layer.param_shapes() for layer in small.layers] == [layer.param_shapes() for layer in big.layers]

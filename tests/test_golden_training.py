@@ -108,7 +108,7 @@ def test_training_steps_match_darknet(case, backend):
             seen_before = net.seen
             captured = {}
 
-            def before_update(net, state):
+            def before_update(net, state, captured=captured):
                 net.backend.sync_params(net)
                 captured["updates"] = {layer.index: {k: v.copy() for k, v in layer.updates.items()}
                                        for layer in net.layers}

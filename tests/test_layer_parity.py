@@ -17,14 +17,17 @@ LINEAR_1X1 = "[convolutional]\nfilters={c}\nsize=1\nstride=1\npad=1\nactivation=
 
 CASES = {
     # name: (channels, height, width, sections after a 1x1 linear conv that feeds the layer)
-    "conv3x3 bn leaky": (4, 9, 7, "[convolutional]\nbatch_normalize=1\nfilters=6\nsize=3\nstride=1\npad=1\nactivation=leaky\n"),
+    "conv3x3 bn leaky": (4, 9, 7, "[convolutional]\nbatch_normalize=1\nfilters=6\nsize=3\nstride=1\npad=1\n"
+                                  "activation=leaky\n"),
     "conv3x3 stride2 pad0": (4, 11, 8, "[convolutional]\nfilters=5\nsize=3\nstride=2\npadding=0\nactivation=relu\n"),
     "conv groups": (4, 7, 7, "[convolutional]\nfilters=6\nsize=3\nstride=1\npad=1\ngroups=2\nactivation=linear\n"),
     # maps of 2,048 pixels or more: the Numba backend convolves them band by band
-    "conv3x3 bands": (4, 50, 46, "[convolutional]\nbatch_normalize=1\nfilters=6\nsize=3\nstride=1\npad=1\nactivation=leaky\n"),
+    "conv3x3 bands": (4, 50, 46, "[convolutional]\nbatch_normalize=1\nfilters=6\nsize=3\nstride=1\npad=1\n"
+                                 "activation=leaky\n"),
     "conv3x3 stride2 bands": (3, 97, 91, "[convolutional]\nfilters=5\nsize=3\nstride=2\npadding=0\nactivation=relu\n"),
     "conv1x1 bands": (4, 48, 47, "[convolutional]\nfilters=7\nsize=1\nstride=1\npad=1\nactivation=logistic\n"),
-    "conv1x1 bn logistic": (4, 6, 5, "[convolutional]\nbatch_normalize=1\nfilters=3\nsize=1\nstride=1\npad=1\nactivation=logistic\n"),
+    "conv1x1 bn logistic": (4, 6, 5, "[convolutional]\nbatch_normalize=1\nfilters=3\nsize=1\nstride=1\npad=1\n"
+                                     "activation=logistic\n"),
     "maxpool 2/2 odd": (3, 9, 7, "[maxpool]\nsize=2\nstride=2\n"),
     "maxpool 2/2 even": (3, 8, 6, "[maxpool]\nsize=2\nstride=2\n"),
     "maxpool 2/1": (3, 6, 5, "[maxpool]\nsize=2\nstride=1\n"),
@@ -42,8 +45,8 @@ CASES = {
     "dropout p=0": (3, 4, 4, "[dropout]\nprobability=0\n"),
     "region": (2 * 8, 5, 3, "[region]\nanchors=1,1, 2,3\nclasses=3\nnum=2\nsoftmax=1\n"),
 }
-CASES.update({f"activation {name}": (3, 4, 5, f"[convolutional]\nfilters=3\nsize=1\nstride=1\npad=1\nactivation={name}\n")
-              for name in activations.NAMES})
+CASES.update({f"activation {name}": (3, 4, 5, f"[convolutional]\nfilters=3\nsize=1\nstride=1\npad=1\n"
+                                              f"activation={name}\n") for name in activations.NAMES})
 
 
 def build(tmp_path, case, backend=("numpy", None)):
@@ -54,7 +57,8 @@ def build(tmp_path, case, backend=("numpy", None)):
     net.params[:] = np.random.default_rng(1).uniform(-1, 1, net.params.size)
     for layer in net.layers:
         if "rolling_variance" in layer.params:
-            layer.params["rolling_variance"][:] = np.random.default_rng(2).uniform(.5, 1.5, layer.params["rolling_variance"].shape)
+            variance = layer.params["rolling_variance"]
+            variance[:] = np.random.default_rng(2).uniform(.5, 1.5, variance.shape)
     net.backend.prepare(net)
     return net
 

@@ -68,7 +68,7 @@ def test_subdivisions_accumulate_into_one_update(tmp_path):
     updates = []
     for net in nets:
         calls = []
-        loss = net.train_step(x, truth, log=lambda line: None, before_update=lambda n, s: calls.append(1))
+        loss = net.train_step(x, truth, log=lambda line: None, before_update=lambda n, s, calls=calls: calls.append(1))
         updates.append((loss, len(calls), net.seen, net.params.copy()))
     (loss1, calls1, seen1, p1), (loss2, calls2, seen2, p2) = updates
     assert calls1 == calls2 == 1 and seen1 == seen2 == 4

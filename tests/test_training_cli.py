@@ -106,7 +106,7 @@ def test_checkpoint_schedule_and_resume(shapes, tmp_path, capsys):
                  "-max_batches", "24"]) == 0
     resumed = capsys.readouterr().out
     def rate(text, n):
-        return [l for l in iteration_lines(text) if l.startswith(f"{n}: ")][0].split(",")[2]
+        return [line for line in iteration_lines(text) if line.startswith(f"{n}: ")][0].split(",")[2]
     assert iteration_lines(resumed)[0].startswith("13: ")
     assert rate(resumed, 13) == rate(whole, 13)
     def sizes(text):
@@ -143,7 +143,8 @@ def test_bad_samples_are_warned_and_skipped(shapes, tmp_path, capsys):
     (tmp_path / "labels").mkdir()
     (tmp_path / "labels" / "bad.txt").write_text("0 0.5 0.5 0.2 0.2\n7 0.5 0.5 0.1 0.1\n")
     listing = tmp_path / "train.txt"
-    listing.write_text("\n".join([str(tmp_path / "missing.jpg"), str(broken), str(bad_label_image)] + images[:6]) + "\n")
+    paths = [str(tmp_path / "missing.jpg"), str(broken), str(bad_label_image)] + images[:6]
+    listing.write_text("\n".join(paths) + "\n")
     data = tmp_path / "bad.data"
     data.write_text(f"classes=4\ntrain={listing}\nnames={shapes / 'shapes.names'}\nbackup={tmp_path / 'backup'}\n")
     cfg = write_cfg(tmp_path / "skip.cfg", batch=8)

@@ -1,10 +1,7 @@
 """Backends: the same kernels behind one interface. ``numpy`` is the reference.
 
-A backend has ``name``; ``prepare(net)`` after parameters change, ``sync_params(net)``
-before they are saved; ``asarray``/``to_numpy``/``zeros_like`` for its arrays; and
-``running(train)`` (the context of one forward pass), ``forward_layer``, ``backward_layer``
-and ``update``. Nothing outside this package knows which one runs. Torch is imported only
-when asked for.
+Every backend keeps the contract written in ``base.py``. Nothing outside this package knows
+which one runs. Numba and torch are imported only when asked for.
 """
 from ..errors import DarknetError
 

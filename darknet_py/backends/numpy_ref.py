@@ -8,7 +8,9 @@ F = np.float32
 
 
 class NumpyBackend:
+    """See backends/base.py for the contract."""
     name = "numpy"
+    on_gpu = False
 
     def prepare(self, net):
         """Nothing to do: layers already view the network's NumPy buffer."""
@@ -24,6 +26,13 @@ class NumpyBackend:
 
     def zeros_like(self, a):
         return np.zeros_like(a)
+
+    def predict(self, net, x):
+        """No faster path than Network.forward."""
+        return None
+
+    def gradient_buffer(self, net):
+        return net.updates
 
     def running(self, train):
         """Context of one forward pass (a backend may set up its threads there)."""

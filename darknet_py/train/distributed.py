@@ -20,8 +20,7 @@ class GradientSum:
     @staticmethod
     def _flat(net):
         import torch
-        backend = net.backend
-        return backend.flat_updates if backend.name == "torch" else torch.from_numpy(net.updates)
+        return torch.as_tensor(net.backend.gradient_buffer(net))
 
     def snapshot(self, net):
         return self._flat(net).clone()

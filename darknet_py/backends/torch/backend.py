@@ -67,6 +67,13 @@ class TorchBackend:
                 offset += count
             self._params[layer.index], self._updates[layer.index] = p, u
 
+    @property
+    def on_gpu(self):
+        return self.device.type == "cuda"
+
+    def gradient_buffer(self, net):
+        return self.flat_updates
+
     def sync_params(self, net):
         if self.device.type != "cpu" and self._params is not None:
             net.params[:] = self.flat_params.cpu().numpy()

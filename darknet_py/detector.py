@@ -1,0 +1,156 @@
+"""Darknet's detector application (examples/detector.c): test, train, valid, recall, map and
+calc_anchors over the Python API. The command line (cli.py) parses words and calls these."""
+import json
+import sys
+import time
+from pathlib import Path
+
+from .cfg import read_cfg
+from .data.datafile import DataConfig
+from .data.image import load_image, save_image
+from .data.labels import read_list
+from .data.sources import image_sources, is_many
+from .detection.detector import detect, json_objects, region_layer
+from .detection.draw import draw_detections
+from .errors import DarknetError, warn
+from .files import atomic_write, check_writable
+from .loading import load_verbose
+
+PACKAGE_CFG = Path(__file__).resolve().parent.parent / "cfg"
+
+
+def test_detector(datacfg, cfg, weights, filename, thresh, hier_thresh, nms, outfile, json_path, backend,
+                  ext_output=False):
+    """darknet test_detector: print and draw the detections of one image, of each image of a
+    folder or list (an unreadable one is reported and skipped; the -json file is a valid JSON
+    array after every image), or of each path typed at the prompt. Returns 1 if an image of
+    a folder or list failed, else 0."""
+    names = DataConfig(datacfg).names()
+    many = is_many(filename)
+    if json_path:
+        check_writable(json_path)
+    if outfile or not many:
+        check_writable(Path(outfile, "x") if many else (outfile or "predictions.png"))
+    net = load_verbose(cfg, weights, backend)
+    classes = region_layer(net).classes
+    if len(names) < classes:
+        raise DarknetError(f"names file lists {len(names)} names for {classes} classes", datacfg)
+    frames, failed = [], 0
+    for path in image_sources(filename):
+        try:
+            image = load_image(path)
+        except DarknetError as err:
+            if not many:
+                raise
+            warn(f"darknet_py: {err} (skipped)")
+            failed += 1
+            continue
+        _, h, w = image.shape
+        start = time.time()
+        result = detect(net, image, thresh, hier_thresh, nms)
+        print(f"{path}: Predicted in {time.time() - start:f} seconds.")
+        for text, i in draw_detections(image, result.dets, result.order, thresh, names):
+            if ext_output:     # AlexeyAB's -ext_output: the box in pixels
+                x, y, bw, bh = (float(v) for v in result.dets.boxes[i])
+                text += (f"\t(left_x: {(x - bw / 2) * w:4.0f}   top_y: {(y - bh / 2) * h:4.0f}   "
+                         f"width: {bw * w:4.0f}   height: {bh * h:4.0f})")
+            print(text)
+        if not many:
+            print(f"Saved {save_image(image, outfile or 'predictions')}", file=sys.stderr)
+        elif outfile:            # a folder of drawn images
+            save_image(image, Path(outfile) / (Path(path).stem + ".png"))
+        if json_path:
+            frames.append({"frame_id": len(frames) + 1, "filename": path,
+                           "objects": json_objects(result, names, thresh)})
+            text = json.dumps(frames, indent=1).encode()
+            atomic_write(json_path, lambda f, text=text: f.write(text))
+    if failed:
+        warn(f"darknet_py: {failed} image(s) could not be read")
+    return 1 if failed else 0
+
+
+def region_classes(cfg):
+    """The classes of a cfg's [region] layer, or None."""
+    classes = None
+    for section in read_cfg(cfg):
+        if section.kind == "region":
+            classes = section.int("classes", 20)
+    return classes
+
+
+def default_data_for(cfg):
+    """darknet detect reads cfg/coco.data; darknet_py takes the first .data file (in the cfg's
+    folder, ./cfg, then the project's cfg/) whose classes equal the network's and whose names
+    file lists as many names, Darknet's usual name for that count first."""
+    classes = region_classes(cfg)
+    usual = {20: "voc.data", 80: "coco.data", 9418: "combine9k.data"}.get(classes)
+    seen = set()
+    for folder in (Path(cfg).parent, Path("cfg"), PACKAGE_CFG):
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.data"), key=lambda p: (p.name != usual, p.name)):
+            if path.resolve() in seen:
+                continue
+            seen.add(path.resolve())
+            try:
+                data = DataConfig(path)
+                if data.int("classes", 20) == classes and len(data.names()) >= classes:
+                    print(f"Using {path} ({classes} classes)", file=sys.stderr)
+                    return str(path)
+            except DarknetError:       # a .data file of another layout: not this network's
+                continue
+    raise DarknetError(f"no .data file with {classes} classes and their names beside the cfg or in cfg/: "
+                       "use detector test DATA CFG WEIGHTS", cfg)
+
+
+def train(datacfg, cfg, weights, gpus, nogpu, backend, **options):
+    """darknet train_detector on one device, or one process per device of ``gpus``."""
+    from .train.trainer import train_detector
+    if len(gpus) > 1:
+        from .train.distributed import train_distributed
+        train_distributed(gpus, nogpu=nogpu, precision=backend[2], datacfg=datacfg, cfgfile=cfg,
+                          weightfile=weights, **options)
+        return 0
+    try:
+        train_detector(backend=backend, datacfg=datacfg, cfgfile=cfg, weightfile=weights, **options)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def evaluate(sub, datacfg, cfg, weights, backend, outfile, iou_thresh, points, thresh, batch):
+    """detector valid | recall | map."""
+    from .evaluate import validate
+    net = load_verbose(cfg, weights, backend)
+    # images per network pass: batches pay on a GPU; on the CPU one at a time is as fast
+    batch = batch or (8 if net.backend.on_gpu else 1)
+    if sub == "valid":
+        for path in validate.validate_detector(datacfg, net, outfile, batch):
+            print(f"Wrote {path}", file=sys.stderr)
+    elif sub == "recall":
+        validate.validate_detector_recall(datacfg, net)
+    else:
+        validate.validate_detector_map(datacfg, net, iou_thresh, points, thresh, batch=batch)
+    return 0
+
+
+def calc_anchors(datacfg, clusters, width, height, seed, show):
+    """detector calc_anchors: k-means (1 - IoU) over the training labels, in grid cells."""
+    from .evaluate.anchors import kmeans_anchors, scatter_png, training_boxes
+    if show:
+        check_writable("cloud.png")
+    data = DataConfig(datacfg)
+    train_list = data.file("train", "data/train.list")
+    boxes = training_boxes(read_list(train_list), data.int("classes", 20))
+    if len(boxes) < clusters:
+        raise DarknetError(f"{len(boxes)} label boxes cannot make {clusters} clusters", train_list)
+    cells = boxes * [width / 32, height / 32]          # the region layer's units: grid cells
+    centroids, avg_iou = kmeans_anchors(cells, clusters, seed)
+    print(f" num_of_clusters = {clusters}, width = {width}, height = {height} ")
+    print(f" read labels from {len(boxes)} boxes")
+    print("anchors = " + ", ".join(f"{w:.4f},{h:.4f}" for w, h in centroids))
+    print(f"avg IoU = {avg_iou * 100:2.2f} %")
+    if show:
+        scatter_png("cloud.png", cells, centroids, width, height)
+        print("Wrote cloud.png", file=sys.stderr)
+    return 0
