@@ -1,47 +1,8 @@
-"""Shared fixtures: where the golden cases and Darknet's originals live, and their weights.
+"""Fixtures and hooks; the shared helpers are in helpers.py."""
+import shutil
 
-The golden folder is ../shared/golden beside the repository, or $DARKNET_PY_GOLDEN.
-Every case is found by its file name's kind (fwd_, det_, img_, partial_, train_), so a
-new file of a known kind is checked with no code change.
-"""
-import hashlib
-import importlib.util
-import json
-import os
-from pathlib import Path
-
-import h5py
-import numpy as np
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("DARKNET_PY_SHARED", REPO.parent / "shared"))
-GOLDEN = Path(os.environ.get("DARKNET_PY_GOLDEN", SHARED / "golden"))
-DARKNET_CFG = SHARED / "darknet-cfg"
-IMAGES = SHARED / "images"
-WEIGHTS_CACHE = Path(os.environ.get("DARKNET_PY_TEST_CACHE", Path.home() / ".cache" / "darknet_py_tests"))
-# the Numba backend's remembered timings: the tests' own, not the user's
-os.environ.setdefault("DARKNET_PY_CACHE", str(WEIGHTS_CACHE / "numba"))
-
-
-def _torch_cuda():
-    try:
-        import torch
-        return torch.cuda.is_available()
-    except ImportError:
-        return False
-
-
-NEEDS_CUDA = pytest.mark.skipif(
-    not _torch_cuda(), reason="no CUDA device on this machine (torch.cuda.is_available() is False)")
-
-# Every parity test runs on each backend; CUDA only where there is a GPU.
-BACKENDS = [
-    pytest.param(("numpy", None), id="numpy"),
-    pytest.param(("numba", None), id="numba"),
-    pytest.param(("torch", "cpu"), id="torch-cpu"),
-    pytest.param(("torch", "cuda"), id="torch-cuda", marks=NEEDS_CUDA),
-]
+from helpers import BACKENDS, DARKNET_CFG, HAS_CUDA, TEMPORARY_CACHE, WEIGHTS_CACHE
 
 
 @pytest.fixture(params=BACKENDS)
@@ -50,73 +11,21 @@ def backend(request):
     return request.param
 
 
-def conv(filters, size=3, bn=True, activation="leaky"):
-    """A [convolutional] section for the small cfgs the tests write."""
-    return (f"[convolutional]\n{'batch_normalize=1' + chr(10) if bn else ''}filters={filters}\n"
-            f"size={size}\nstride=1\npad=1\nactivation={activation}\n")
-
-
-MAXPOOL = "[maxpool]\nsize=2\nstride=2\n"
-
-
-def golden_cases(kind):
-    """Every golden file of a kind, as pytest params named after the file."""
-    files = sorted(GOLDEN.glob(f"{kind}_*.h5"))
-    return [pytest.param(f, id=f.stem) for f in files]
-
-
-def _make_weights_module():
-    spec = importlib.util.spec_from_file_location("make_weights", SHARED / "tools" / "make_weights.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def golden_weights(h5):
-    """Write the case's cfg_text and the weights its attributes name (cached by content).
-
-    Returns (cfg_path, weights_path). make_weights.py is the golden data's own generator."""
-    cfg_text = h5.attrs["cfg_text"]
-    seed, seen = int(h5.attrs["weights_seed"]), int(h5.attrs["weights_seen"])
-    gain = float(h5.attrs.get("weights_gain", 1.0))
-    key = hashlib.sha256(f"{cfg_text}|{seed}|{seen}|{gain}".encode()).hexdigest()[:16]
-    folder = WEIGHTS_CACHE / key
-    cfg = folder / "case.cfg"
-    weights = folder / "case.weights"
-    if not weights.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        cfg.write_text(cfg_text)
-        tmp = folder / "case.weights.tmp"
-        _make_weights_module().make_weights(str(cfg), seed, str(tmp), seen, gain)
-        tmp.replace(weights)
-    return cfg, weights
-
-
-def layer_shapes(h5):
-    return json.loads(h5.attrs["layer_shapes"])
-
-
-def assert_close(actual, expected, rtol=1e-4, what=""):
-    """Float32 parity: |a - e| <= rtol*|e| + rtol*max|e| elementwise.
-
-    The absolute part is the same relative bound taken on the tensor's scale, so values
-    near zero in a large tensor are held to float32 noise of that tensor, not to zero."""
-    actual = np.asarray(actual, dtype=np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    scale = float(np.abs(expected).max()) if expected.size else 0.0
-    err = np.abs(actual - expected)
-    bound = rtol * np.abs(expected) + rtol * scale
-    worst = float((err - bound).max()) if err.size else 0.0
-    assert worst <= 0, (f"{what}: max abs err {err.max():.3g} (scale {scale:.3g}) exceeds "
-                        f"rtol {rtol:g}; {int((err > bound).sum())} of {err.size} values off")
-
-
 @pytest.fixture
 def in_darknet_cfg_dir(monkeypatch):
     """Darknet opens tree= paths from the working directory (the golden yolo9000 case)."""
     monkeypatch.chdir(DARKNET_CFG)
 
 
-def open_h5(path):
-    return h5py.File(path, "r")
+def pytest_collection_modifyitems(config, items):
+    if HAS_CUDA:
+        return
+    skip = pytest.mark.skip(reason="no CUDA device on this machine (torch.cuda.is_available() is False)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if TEMPORARY_CACHE:
+        shutil.rmtree(WEIGHTS_CACHE, ignore_errors=True)

@@ -29,11 +29,21 @@ def test_labels_follow_the_image(seed):
     assert inside.min() > .5                       # the whole truth box is red
 
 
-def test_truth_rows_are_shuffled_capped_and_thin_boxes_dropped():
-    boxes = np.array([[k % 4, .1 + .02 * k, .5, .1, .1] for k in range(40)] + [[1, .5, .5, .0005, .2]], np.float32)
+def test_truth_rows_are_shuffled_and_capped():
+    boxes = np.array([[k % 4, .1 + .02 * k, .5, .1, .1] for k in range(40)], np.float32)
     truth = fill_truth(boxes, np.random.default_rng(1), 30)
-    assert truth.shape == (30, 5) and (truth[:, 2] >= .001).all()
+    assert truth.shape == (30, 5) and (truth[:, 2] > 0).all()          # 30 of the 40
     assert not np.array_equal(truth[:, 0], np.sort(truth[:, 0]))     # shuffled
+
+
+def test_thin_boxes_are_dropped():
+    """darknet fill_truth_detection drops boxes under .001 wide or high; the others keep
+    their rows, zero padding after them."""
+    boxes = np.array([[0, .2, .5, .1, .1], [1, .5, .5, .0005, .2], [2, .7, .5, .2, .0009], [3, .8, .5, .1, .1]],
+                     np.float32)
+    truth = fill_truth(boxes, np.random.default_rng(1), 30)
+    assert sorted(truth[:2, 4]) == [0, 3]
+    assert not truth[2:].any()
 
 
 def test_label_paths_follow_darknet():

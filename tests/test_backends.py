@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 import darknet_py
 from darknet_py import DarknetError
@@ -114,13 +114,26 @@ def test_numba_warmup_fills_an_empty_cache(tmp_path):
     assert done.stdout.strip() == "[]", f"compiled after the helper: {done.stdout}"
 
 
+def blocked_on(lock, process, timeout=120):
+    """Whether ``process`` comes to wait on the flock of file ``lock`` (Linux lists a waiter in
+    /proc/locks with "->" and the file's inode) while it is still running."""
+    import time
+    inode = f":{os.stat(lock).st_ino} "
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        with open("/proc/locks") as f:
+            if any("->" in line and inode in line for line in f):
+                return True
+        time.sleep(.05)
+    return False
+
+
 def test_numba_kernels_compile_one_process_at_a_time(tmp_path):
     """A process that needs a kernel another process is compiling waits for it, then loads it
     from the cache instead of compiling it too: with the kernel's lock held (as the other
     process holds it while it compiles) the process waits; once the kernel is in the cache
     and the lock released, it runs it without compiling."""
     import fcntl
-    import time
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), DARKNET_PY_WARMUP="0")
     call = "kernels.activations.bias_activate(np.zeros((2, 3), np.float32), np.zeros(2, np.float32), 1)\n"
     where = "print(kernels.activations.bias_activate._cache._cache_path)"
@@ -132,8 +145,7 @@ def test_numba_kernels_compile_one_process_at_a_time(tmp_path):
         fcntl.flock(held, fcntl.LOCK_EX)
         waiting = subprocess.Popen([sys.executable, "-c", COMPILE_LOG + call + "print(compiled)"],
                                    cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
-        time.sleep(4)
-        assert waiting.poll() is None, "ran without waiting for the lock"
+        assert blocked_on(lock, waiting), "ran without waiting for the lock"
         # meanwhile the lock's holder compiles it (here without taking the lock)
         subprocess.run([sys.executable, "-c", COMPILE_LOG + "del kernels.activations.bias_activate.compile\n" + call
                         + "assert compiled == ['bias_activate'], compiled"], cwd=REPO, env=env, check=True)

@@ -1,7 +1,7 @@
 """Bad input: one line naming the file and line (or byte offset), exit status 2, no
 traceback, nothing half-written."""
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 from darknet_py.cli import main
 

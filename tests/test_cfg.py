@@ -1,7 +1,7 @@
 """The cfg grammar and Darknet's option semantics; every original cfg parses and builds."""
 import numpy as np
 import pytest
-from conftest import DARKNET_CFG, REPO
+from helpers import DARKNET_CFG, REPO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

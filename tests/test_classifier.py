@@ -1,17 +1,14 @@
 """classifier train / valid / predict on a synthetic classification set, the 9k tree on
 predict, and the 224 -> 448 fine-tune (Darknet-19's weights fit darknet19_448)."""
 import re
-import sys
 
 import numpy as np
 import pytest
-from conftest import MAXPOOL, REPO, conv
+from helpers import MAXPOOL, REPO, conv
 
 import darknet_py
 from darknet_py.cli import main
-
-sys.path.insert(0, str(REPO / "tools"))
-import make_shapes  # noqa: E402
+from darknet_py.data.shapes_dataset import make_classification
 
 SMALL = """[net]
 batch=16
@@ -41,7 +38,7 @@ groups=1
 @pytest.fixture(scope="module")
 def classify(tmp_path_factory):
     root = tmp_path_factory.mktemp("classify")
-    make_shapes.make_classification(root, 160, 24, seed=2, size=32)
+    make_classification(root, 160, 24, seed=2, size=32)
     cfg = root / "small.cfg"
     cfg.write_text(SMALL)
     return root, cfg

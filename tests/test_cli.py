@@ -5,7 +5,7 @@ import shutil
 import h5py
 import numpy as np
 import pytest
-from conftest import GOLDEN, REPO, golden_cases, golden_weights, open_h5
+from helpers import GOLDEN, REPO, golden_cases, golden_weights, open_h5
 from PIL import Image
 
 from darknet_py.cli import main

@@ -2,17 +2,14 @@
 small synthetic set, plus their bad inputs."""
 import json
 import re
-import sys
 
 import numpy as np
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 from darknet_py.cli import main
+from darknet_py.data.shapes_dataset import make as make_shapes
 from darknet_py.evaluate.anchors import kmeans_anchors
-
-sys.path.insert(0, str(REPO / "tools"))
-import make_shapes  # noqa: E402
 
 CFG = REPO / "cfg" / "yolov2-tiny-shapes.cfg"
 
@@ -20,7 +17,7 @@ CFG = REPO / "cfg" / "yolov2-tiny-shapes.cfg"
 @pytest.fixture(scope="module")
 def mini(tmp_path_factory):
     root = tmp_path_factory.mktemp("mini")
-    make_shapes.make(root, 12, 5, seed=4)
+    make_shapes(root, 12, 5, seed=4)
     weights = root / "untrained.weights"
     assert main(["init", str(CFG), str(weights), "-seed", "1"]) == 0
     return root, weights
@@ -64,10 +61,14 @@ def test_recall_and_map_report(mini, capsys):
     assert main(["detector", "recall", str(root / "shapes.data"), str(CFG), str(weights)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert re.match(r"^\s+4\s+\d+\s+\d+\tRPs/Img: [\d.]+\tIOU: [\d.]+%\tRecall:[\d.]+%$", lines[-1])
-    assert main(["detector", "map", str(root / "shapes.data"), str(CFG), str(weights), "-points", "11"]) == 0
+    # the shipped model, trained on this generator's scenes, must find them (74 % mAP on its
+    # own 200-image validation split; untrained weights would give about 0)
+    trained = REPO / "weights" / "yolov2-tiny-shapes.weights"
+    assert main(["detector", "map", str(root / "shapes.data"), str(CFG), str(trained), "-points", "11"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"class_id = 0, name = circle, ap = [\d.]+%", out)
-    assert re.search(r"mean average precision \(mAP@0.50\) = [\d.]+, or [\d.]+ %", out)
+    found = re.search(r"mean average precision \(mAP@0.50\) = ([\d.]+), or [\d.]+ %", out)
+    assert found and float(found.group(1)) > .3, out
     assert "used 11 Recall-points" in out
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import onnxruntime as ort  # noqa: E402  (a test dependency)
 import pytest
-from conftest import assert_close, golden_cases, golden_weights, open_h5
+from helpers import assert_close, golden_cases, golden_weights, open_h5
 
 import darknet_py
 from darknet_py.cli import main

@@ -2,7 +2,7 @@
 post-NMS probabilities in original index order (the README's parity measure)."""
 import numpy as np
 import pytest
-from conftest import assert_close, golden_cases, golden_weights, open_h5
+from helpers import assert_close, golden_cases, golden_weights, open_h5
 
 import darknet_py
 from darknet_py.detection import do_nms_sort, get_region_detections

@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import GOLDEN, assert_close, golden_cases, golden_weights, open_h5
+from helpers import GOLDEN, assert_close, golden_cases, golden_weights, open_h5
 
 import darknet_py
 

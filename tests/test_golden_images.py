@@ -1,7 +1,7 @@
 """img_*: Darknet's decode, resize_image and letterbox_image."""
 import numpy as np
 import pytest
-from conftest import IMAGES, golden_cases, open_h5
+from helpers import IMAGES, golden_cases, open_h5
 
 from darknet_py.data.image import letterbox_image, load_image, resize_image
 

@@ -20,7 +20,7 @@ i.e. one of 16 biases by 2.2e-4 of the layer's largest. Max-pool near-ties flip 
 (darknet-quirks.md)."""
 import numpy as np
 import pytest
-from conftest import assert_close, golden_cases, golden_weights, open_h5
+from helpers import assert_close, golden_cases, golden_weights, open_h5
 
 import darknet_py
 

@@ -2,7 +2,7 @@
 has no half path): the stated accuracy loss against our own fp32, and the same detections."""
 import numpy as np
 import pytest
-from conftest import NEEDS_CUDA, REPO
+from helpers import NEEDS_CUDA, REPO
 
 import darknet_py
 

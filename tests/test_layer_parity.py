@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from conftest import BACKENDS, assert_close
+from helpers import BACKENDS, assert_close
 
 import darknet_py
 from darknet_py.layers import activations

@@ -3,7 +3,7 @@ agrees with the NumPy reference layer by layer on yolov2-voc and yolov2-tiny-voc
 import cv2
 import numpy as np
 import pytest
-from conftest import assert_close, golden_cases, golden_weights, open_h5
+from helpers import assert_close, golden_cases, golden_weights, open_h5
 
 import darknet_py
 from darknet_py.detection import get_region_detections

@@ -3,7 +3,7 @@ folded deployment module (a CUDA graph per shape on a GPU). Checked against forw
 layer-by-layer math) at the parity tolerance; the golden detections run through it too."""
 import numpy as np
 import pytest
-from conftest import BACKENDS, REPO, assert_close, conv
+from helpers import BACKENDS, REPO, assert_close, conv
 
 import darknet_py
 

@@ -3,7 +3,7 @@ import hashlib
 
 import numpy as np
 import pytest
-from conftest import golden_cases, golden_weights, open_h5
+from helpers import golden_cases, golden_weights, open_h5
 
 import darknet_py
 from darknet_py import DarknetError

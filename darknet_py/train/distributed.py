@@ -4,10 +4,18 @@ that step are summed over the processes, and the update uses the total batch, so
 processes of batch B update as one process of batch N*B (Darknet's sync_nets averages
 weights to the same effect)."""
 import os
+import socket
 
 import numpy as np
 
 from ..errors import DarknetError
+
+
+def free_port():
+    """A TCP port on the loopback that nothing listens on now, for the processes' rendezvous."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class GradientSum:
@@ -56,7 +64,7 @@ def train_distributed(device_ids, nogpu=False, precision="fp32", **kwargs):
     except ImportError:
         raise DarknetError("-gpus needs PyTorch: pip install 'darknet_py[torch]'") from None
     world = len(device_ids)
-    port = int(os.environ.get("DARKNET_PY_PORT", 29500 + os.getpid() % 1000))
+    port = int(os.environ.get("DARKNET_PY_PORT") or free_port())
     kwargs.pop("out", None)
     mp.spawn(_worker, args=(world, port, device_ids, nogpu, precision, kwargs), nprocs=world, join=True)
 
@@ -89,7 +97,7 @@ def train_fixed_batches(cfg, weights, x, truth, world, steps, out_dir, port=None
     share of ``x``; every rank writes its parameters to out_dir/rank{r}.npy. (How the
     tests prove that the processes stay identical and match one process.)"""
     import torch.multiprocessing as mp
-    port = port or 29500 + os.getpid() % 1000
+    port = port or free_port()
     mp.spawn(_fixed_batches_worker, args=(world, port, str(cfg), str(weights), x, truth, steps, str(out_dir)),
              nprocs=world, join=True)
     return [np.load(os.path.join(out_dir, f"rank{r}.npy")) for r in range(world)]
