@@ -1,5 +1,6 @@
 """A Darknet network: layers built from a cfg, one flat float32 parameter buffer, a backend."""
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ def build_layers(sections, cfg_path, width=None, height=None, warn=True):
         raise DarknetError("[net] needs width, height and channels for an image network",
                            path, first.line)
     shape = (net.channels, net.height, net.width)
-    layers = []
+    layers: list = []
     cfg_dir = str(Path(path).parent)
     for section in sections[1:]:
         cls = LAYER_TABLE.get(section.kind)
@@ -64,8 +65,9 @@ class Network:
     >>> out = net.forward(np.zeros((1, 3, 416, 416), np.float32))  # doctest: +SKIP
     """
 
-    def __init__(self, cfg_path, backend="numpy", device=None, seed=0, weights=None,
-                 allow_prefix=False, init=True, precision="fp32"):
+    def __init__(self, cfg_path: str | Path, backend: str = "numpy", device: str | None = None, seed: int = 0,
+                 weights: str | Path | None = None, allow_prefix: bool = False, init: bool = True,
+                 precision: str = "fp32"):
         self.cfg_path = str(cfg_path)
         self.sections = read_cfg(cfg_path)
         self.net, self.layers = build_layers(self.sections, self.cfg_path)
@@ -73,7 +75,7 @@ class Network:
         self.seen = 0
         self.world = 1          # processes sharing each update (torch.distributed)
         self.header = None
-        self.outputs = []
+        self.outputs: list = []
         n_floats = weights_io.layer_boundaries(self.layers)[-1]
         if n_floats > MAX_FLOATS:
             raise DarknetError(f"the network has {n_floats} parameters: absurdly large",
@@ -122,7 +124,7 @@ class Network:
                 return layer
         return self.layers[-1]
 
-    def resize(self, width, height):
+    def resize(self, width: int, height: int) -> None:
         """Rebuild the shapes for a new input size; parameters are kept (darknet resize_network)."""
         old = self.layers
         self.backend.sync_params(self)
@@ -136,14 +138,14 @@ class Network:
         self.outputs = []
 
     # -- weights -------------------------------------------------------------------------
-    def init_params(self, first_layer=0):
+    def init_params(self, first_layer: int = 0) -> None:
         """Darknet's random initialisation for the layers from ``first_layer`` on."""
         rng = np.random.default_rng(self.seed)
         for layer in self.layers[first_layer:]:
             layer.init_params(layer.params, rng)
         self.backend.prepare(self)
 
-    def load_weights(self, path, allow_prefix=False):
+    def load_weights(self, path: str | Path, allow_prefix: bool = False) -> int:
         """Read official weights; layers a partial file does not cover are initialised."""
         header, n_layers = weights_io.load_weights(path, self.layers, self.params, allow_prefix)
         self.seen = header.seen
@@ -151,7 +153,7 @@ class Network:
         self.init_params(n_layers)
         return n_layers
 
-    def save_weights(self, path, cutoff=None):
+    def save_weights(self, path: str | Path, cutoff: int | None = None) -> None:
         """Write an official .weights file (all layers, or the first ``cutoff``)."""
         self.backend.sync_params(self)
         n_floats = None
@@ -160,7 +162,7 @@ class Network:
         weights_io.save_weights(path, self.params, self.seen, n_floats)
 
     # -- running -------------------------------------------------------------------------
-    def check_input(self, x):
+    def check_input(self, x) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
         if x.ndim == 3:
             x = x[None]
@@ -171,7 +173,7 @@ class Network:
                                self.cfg_path)
         return np.ascontiguousarray(x)
 
-    def forward(self, x, state=None):
+    def forward(self, x, state: ForwardState | None = None) -> np.ndarray:
         """Run every layer on float32 ``x`` [N, C, H, W]; return the output layer's output
         as a NumPy array.
 
@@ -195,22 +197,22 @@ class Network:
                                        else backend.asarray(loss_delta).reshape(out.shape))
         return self.output(self.output_layer.index)
 
-    def predict(self, x):
+    def predict(self, x) -> np.ndarray:
         """The output layer's inference output for ``x`` [N, C, H, W] by the backend's fastest
         path (torch: batch norm folded, channels_last, a CUDA graph per input shape; the CPU
         backends: ``forward``). Unlike ``forward`` it keeps no per-layer outputs."""
         out = self.backend.predict(self, self.check_input(x))
         return self.forward(x) if out is None else out
 
-    def output(self, index):
+    def output(self, index: int) -> np.ndarray:
         """Layer ``index``'s output of the last pass, as a NumPy array."""
         return self.backend.to_numpy(self.outputs[index])
 
-    def delta(self, index):
+    def delta(self, index: int) -> np.ndarray:
         """Layer ``index``'s delta after the last backward pass, as a NumPy array."""
         return self.backend.to_numpy(self.deltas[index])
 
-    def backward(self, state):
+    def backward(self, state: ForwardState) -> None:
         """darknet backward_network: layers in reverse, each adding into its inputs' deltas."""
         for layer in reversed(self.layers):
             if layer.stopbackward:
@@ -220,7 +222,7 @@ class Network:
             self.backend.backward_layer(layer, inputs, self.outputs[layer.index],
                                         self.deltas[layer.index], input_deltas, state)
 
-    def cost(self, state):
+    def cost(self, state: ForwardState) -> float:
         """darknet calc_network_cost: the mean over the layers that have a cost."""
         costs = [saved["cost"] for saved in state.saved.values() if "cost" in saved]
         return float(np.float32(sum(costs) / len(costs))) if costs else 0.0
@@ -234,14 +236,15 @@ class Network:
         from .train import current_rate
         return current_rate(self.net, self.batch_num, self.rng)
 
-    def update(self):
+    def update(self) -> float:
         """darknet update_network: momentum SGD on every layer with parameters."""
         lr = self.learning_rate()
         self.backend.update(self, lr, self.net.batch * self.net.subdivisions * self.world,
                             self.net.momentum, self.net.decay)
         return lr
 
-    def train_step(self, x, truth, log=print, before_update=None):
+    def train_step(self, x, truth, log: Callable[[str], object] = print,
+                   before_update: Callable | None = None) -> float:
         """One darknet train_network call: ``x`` holds batch*subdivisions images, run as
         ``subdivisions`` passes (seen grows before each; forward, loss, backward,
         gradients accumulated), updating when (seen/batch) % subdivisions == 0.
@@ -270,7 +273,7 @@ class Network:
         return float(np.float32(total / x.shape[0]))
 
     # -- reporting --------------------------------------------------------------------------
-    def summary(self):
+    def summary(self) -> str:
         """Darknet's per-layer table as parse_network_cfg prints it, with the BFLOPs total."""
         lines = ["layer     filters    size              input                output"]
         lines += [f"{layer.index:5d} {layer.summary()}" for layer in self.layers]
@@ -281,8 +284,8 @@ class Network:
         print(self.summary(), file=file)
 
 
-def load_network(cfg, weights=None, backend="numpy", device=None, allow_prefix=False,
-                 precision="fp32"):
+def load_network(cfg: str | Path, weights: str | Path | None = None, backend: str = "numpy",
+                 device: str | None = None, allow_prefix: bool = False, precision: str = "fp32") -> Network:
     """Build the network of a Darknet cfg and (optionally) load official weights.
 
     ``precision`` "fp16" or "bf16" (torch backend only, the CLI's ``-half``): ``predict`` runs

@@ -8,7 +8,7 @@ configparser cannot hold a network.
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lark import Lark, UnexpectedInput, UnexpectedToken
+from lark import Lark, Tree, UnexpectedInput, UnexpectedToken
 
 from ..errors import DarknetError, warn
 
@@ -98,7 +98,9 @@ def _parse(text, path):
             reason = f"cannot parse '{line}'"
         raise DarknetError(reason, path, err.line) from None
     for item in tree.children:
+        assert isinstance(item, Tree)        # the grammar's statements are rules, not tokens
         if item.data == "header":
+            assert isinstance(item.children[0], str)
             yield "header", "".join(item.children[0].split()), item.meta.line
             continue
         key = str(item.children[0])

@@ -6,12 +6,12 @@ import numpy as np
 from ..data.image import letterbox_image
 from ..errors import DarknetError
 from .nms import do_nms_sort
-from .region import get_region_detections
+from .region import Detections, get_region_detections
 
 
 @dataclass
 class Result:
-    dets: object      # Detections, probabilities after NMS
+    dets: Detections   # probabilities after NMS
     order: np.ndarray  # the order Darknet leaves them in (what it prints and draws)
 
 
@@ -23,13 +23,15 @@ def region_layer(net):
     return layer
 
 
-def detect(net, image, thresh=.24, hier_thresh=.5, nms=.45, relative=True):
+def detect(net, image: np.ndarray, thresh: float = .24, hier_thresh: float = .5, nms: float = .45,
+           relative: bool = True) -> Result:
     """Letterbox ``image`` [3, H, W] to the net, run it, decode and NMS the boxes
     (image-relative, or pixels with ``relative=False``)."""
     return detect_batch(net, [image], thresh, hier_thresh, nms, relative)[0]
 
 
-def detect_batch(net, images, thresh=.24, hier_thresh=.5, nms=.45, relative=True):
+def detect_batch(net, images: list, thresh: float = .24, hier_thresh: float = .5, nms: float = .45,
+                 relative: bool = True) -> list[Result]:
     """``detect`` for several images in one network pass (a batch: faster on a GPU)."""
     layer = region_layer(net)
     sized = np.stack([letterbox_image(image, net.width, net.height) for image in images])

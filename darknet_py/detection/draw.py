@@ -39,7 +39,7 @@ def draw_label(im, top, left, text, rgb):
     font = ImageFont.load_default(size=size)
     x0, y0, x1, y1 = font.getbbox(text)
     pad = max(1, size // 4)
-    lw, lh = x1 + 2 * pad, y1 + 2 * pad
+    lw, lh = int(x1 + 2 * pad), int(y1 + 2 * pad)
     canvas = Image.new("L", (lw, lh), 255)
     ImageDraw.Draw(canvas).text((pad, pad), text, font=font, fill=0)
     label = np.asarray(canvas, dtype=F) / F(255)
