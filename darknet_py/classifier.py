@@ -18,10 +18,15 @@ from .detection.region import hierarchy_predictions
 from .errors import DarknetError
 
 
-def class_names(data):
+def class_names(data, outputs=None):
+    """(labels, names) of a classification .data file; with ``outputs`` (the network's), a
+    names list shorter than the outputs is an error before any image is read."""
     labels = read_names(data.file("labels", "data/labels.list"))
     names_file = data.get("names")
     names = read_names(data.file("names")) if names_file else labels
+    if outputs is not None and len(names) < outputs:
+        raise DarknetError(f"lists {len(names)} names for the network's {outputs} outputs",
+                           data.file("names") if names_file else data.file("labels", "data/labels.list"))
     return labels, names
 
 
@@ -47,7 +52,7 @@ def top_k(values, k):
 
 def predict_classifier(datacfg, net, filename, top=None, out=print):
     data = DataConfig(datacfg)
-    _, names = class_names(data)
+    _, names = class_names(data, net.output_layer.outputs)
     top = top or data.int("top", 1)
     for path in image_sources(filename):
         image = load_image(path)
@@ -91,6 +96,7 @@ def train_classifier(datacfg, cfgfile, weightfile=None, backend=("numpy", None, 
     """darknet train_classifier: one line per batch
     ``batch, epoch: loss, avg avg, rate rate, seconds seconds, images images``; NAME.backup
     every 100 batches, NAME_EPOCH.weights at each new epoch, NAME.weights at the end."""
+    from .train.checkpoints import Checkpoints
     from .train.trainer import start_network, stop_on_term
     data = DataConfig(datacfg)
     labels, _ = class_names(data)
@@ -106,6 +112,8 @@ def train_classifier(datacfg, cfgfile, weightfile=None, backend=("numpy", None, 
     images = net.net.batch * net.net.subdivisions
     loader = ClassificationLoader(paths, labels, net.net, seed, workers)
     limit = max_batches or net.net.max_batches
+    checkpoints = Checkpoints(net, backup, base, out)
+    checkpoints.check(limit, cfgfile)
     epoch = net.seen // len(paths)
     avg_loss = -1.0
     stop_on_term()
@@ -119,13 +127,13 @@ def train_classifier(datacfg, cfgfile, weightfile=None, backend=("numpy", None, 
                 f"{net.learning_rate():f} rate, {time.time() - start:f} seconds, {net.seen} images")
             if net.seen // len(paths) > epoch:
                 epoch = net.seen // len(paths)
-                net.save_weights(backup / f"{base}_{epoch}.weights")
+                checkpoints.save(f"_{epoch}.weights")
             if net.batch_num % 100 == 0:
-                net.save_weights(backup / f"{base}.backup")
+                checkpoints.save(".backup")
     except KeyboardInterrupt:
-        net.save_weights(backup / f"{base}.backup")
+        checkpoints.save(".backup")
         raise
     finally:
         loader.close()
-    net.save_weights(backup / f"{base}.weights")
+    checkpoints.save(".weights")
     return net

@@ -34,7 +34,8 @@ USAGES = {
     "summary": "summary CFG [-width W -height H]   the layer table",
     "bench": "bench CFG [-size 416] [-batch 1] [-runs 5] " + BACKEND_FLAGS + "   per-layer milliseconds",
 }
-USAGE = ("usage: darknet_py <function> ...   (darknet_py <function> -h: its flags; --version; --debug: tracebacks)\n"
+USAGE = ("usage: darknet_py <function> ...   (darknet_py <function> -h: its flags; --version; --debug: tracebacks;\n"
+         "       -max_pixels N: refuse larger images, default 400,000,000)\n"
          + "\n".join(f"  {usage}" for usage in USAGES.values()))
 # AlexeyAB's flags that darknet_py does not implement: refused by name, never ignored
 NOT_IMPLEMENTED = {"-map": "mAP during training; run detector map on the saved weights",
@@ -383,7 +384,11 @@ def run(argv):
     if "-h" in rest or "--help" in rest:
         print(f"usage: darknet_py {USAGES[word]}")
         return 0
-    return COMMANDS[word](Args(rest, word))
+    args = Args(rest, word)
+    if "-max_pixels" in rest:            # any command that reads images
+        from .data.image import set_max_pixels
+        set_max_pixels(args.int("-max_pixels", 0, 1))
+    return COMMANDS[word](args)
 
 
 def main(argv=None):

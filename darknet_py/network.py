@@ -15,6 +15,14 @@ from .layers.base import BuildContext, ForwardState
 MAX_FLOATS = 1 << 32          # 16 GiB of float32 in one tensor is a typo, not a network
 
 
+def as_images(layer, arrays):
+    """A flat output ([N, outputs], a [connected] layer's) as the [N, C, 1, 1] image Darknet's
+    next layer sees (out_h = out_w = 1), as a view: deltas written into it reach the buffer."""
+    if len(arrays) != 1 or arrays[0] is None or arrays[0].ndim != 2:
+        return arrays
+    return [arrays[0].reshape(arrays[0].shape[0], *layer.in_shape)]
+
+
 def build_layers(sections, cfg_path, width=None, height=None, warn=True):
     """Turn parsed sections into (NetOptions, [layers]); shapes flow layer to layer.
     Unused options are warned about once, on the first build (not on every resize)."""
@@ -188,7 +196,7 @@ class Network:
         self.deltas = []
         with backend.running(state.train):
             for layer in self.layers:
-                inputs = [x if i < 0 else self.outputs[i] for i in layer.input_layers]
+                inputs = as_images(layer, [x if i < 0 else self.outputs[i] for i in layer.input_layers])
                 out = backend.forward_layer(layer, inputs, state)
                 self.outputs.append(out)
                 if state.train:
@@ -217,8 +225,8 @@ class Network:
         for layer in reversed(self.layers):
             if layer.stopbackward:
                 break
-            inputs = [self.input if i < 0 else self.outputs[i] for i in layer.input_layers]
-            input_deltas = [None if i < 0 else self.deltas[i] for i in layer.input_layers]
+            inputs = as_images(layer, [self.input if i < 0 else self.outputs[i] for i in layer.input_layers])
+            input_deltas = as_images(layer, [None if i < 0 else self.deltas[i] for i in layer.input_layers])
             self.backend.backward_layer(layer, inputs, self.outputs[layer.index],
                                         self.deltas[layer.index], input_deltas, state)
 

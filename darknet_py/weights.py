@@ -57,6 +57,15 @@ def read_header(f, path):
     return header
 
 
+def seen_in(path):
+    """The ``seen`` a weights file's header holds, or None where there is no readable file."""
+    try:
+        with open(path, "rb") as f:
+            return read_header(f, path).seen
+    except (OSError, DarknetError):
+        return None
+
+
 def layer_boundaries(layers):
     """Cumulative float counts at the end of each layer (for partial files)."""
     total, ends = 0, []

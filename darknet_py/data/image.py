@@ -11,6 +11,27 @@ from ..errors import DarknetError
 from ..files import atomic_write
 
 F = np.float32
+# images larger than this are refused before they are decoded (-max_pixels); Pillow's own
+# decompression-bomb check is replaced by it
+MAX_PIXELS = 400_000_000
+Image.MAX_IMAGE_PIXELS = None
+SIXTEEN_BIT_GREY = ("I;16", "I;16B", "I;16L", "I;16N")
+
+
+def set_max_pixels(limit):
+    global MAX_PIXELS
+    MAX_PIXELS = int(limit)
+
+
+def _rgb_bytes(im):
+    """[H, W, 3] uint8 as Darknet's stb_image gives it: 16-bit samples keep their high byte
+    (stbi__convert_16_to_8: value >> 8), grey is replicated, alpha dropped. Pillow already
+    reduces 16-bit RGB and grey+alpha that way; 16-bit grey it keeps whole, and its RGB
+    conversion would clip every value above 255 to white."""
+    if im.mode in SIXTEEN_BIT_GREY or (im.mode == "I" and im.format == "PNG"):
+        grey = (np.asarray(im).astype(np.uint32) >> 8).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    return np.asarray(im.convert("RGB"), dtype=np.uint8)
 
 
 def load_image(path):
@@ -18,14 +39,17 @@ def load_image(path):
     path = Path(path)
     try:
         with Image.open(path) as im:
+            w, h = im.size
+            if w * h > MAX_PIXELS:
+                raise DarknetError(f"image of {w}x{h} pixels is over the limit of {MAX_PIXELS:,} "
+                                   "(-max_pixels)", path)
             im.load()
-            rgb = im.convert("RGB")
+            data = _rgb_bytes(im)
     except FileNotFoundError:
         raise DarknetError("cannot open image: no such file", path) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise DarknetError(f"cannot decode image: {err}", path) from None
-    data = np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
-    return data.astype(F) / F(255)
+    return data.transpose(2, 0, 1).astype(F) / F(255)
 
 
 def resize_image(im, w, h):
@@ -55,10 +79,15 @@ def resize_image(im, w, h):
 
 
 def letterbox_size(im_w, im_h, w, h):
-    """darknet letterbox_image / correct_region_boxes: the size the image is scaled to."""
+    """darknet letterbox_image / correct_region_boxes: the size the image is scaled to. An
+    image so thin that a side would scale to 0 pixels is refused (Darknet would divide by it)."""
     if F(w) / F(im_w) < F(h) / F(im_h):
-        return w, (im_h * w) // im_w
-    return (im_w * h) // im_h, h
+        size = w, (im_h * w) // im_w
+    else:
+        size = (im_w * h) // im_h, h
+    if min(size) < 1:
+        raise DarknetError(f"an image of {im_w}x{im_h} pixels is too thin to letterbox into {w}x{h}")
+    return size
 
 
 def letterbox_image(im, w, h):

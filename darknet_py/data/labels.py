@@ -40,7 +40,7 @@ def read_labels(path, classes, with_difficult=False):
     ``with_difficult`` the rows have a sixth column."""
     path = Path(path)
     if not path.exists():
-        return np.zeros((0, 5), dtype=np.float32), []
+        return np.zeros((0, 6 if with_difficult else 5), dtype=np.float32), []
     rows, problems = [], []
     for lineno, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
         fields = line.split()

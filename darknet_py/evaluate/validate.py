@@ -16,7 +16,7 @@ from ..detection.detector import detect_batch, region_layer
 from ..detection.nms import do_nms_obj
 from ..detection.region import get_region_detections
 from ..errors import DarknetError
-from ..files import atomic_write
+from ..files import atomic_write_all, check_writable
 from .ap import Detection, ImageTruth, evaluate, mean_ap
 
 # darknet coco.c: the 80 COCO category ids in class order
@@ -29,6 +29,25 @@ COCO_IDS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 2
 def validation_list(data):
     paths = read_list(data.file("valid", "data/train.list"))
     return paths
+
+
+def class_names(data, classes):
+    """The .data file's names, at least one per class: checked before any image is read."""
+    names = data.names()
+    if len(names) < classes:
+        raise DarknetError(f"names file lists {len(names)} names for the network's {classes} classes",
+                           data.file("names", "data/names.list"))
+    return names
+
+
+def check_labels(paths, classes):
+    """Every label file of the list read once before the pass: a malformed or out-of-range line
+    is one error naming its file and line, before any time is spent (a missing file is an
+    image without boxes, as in Darknet)."""
+    for path in paths:
+        _, problems = read_labels(label_path(path), classes)
+        if problems:
+            raise DarknetError(problems[0])
 
 
 def coco_image_id(path):
@@ -70,10 +89,11 @@ def detections_over(net, paths, thresh, nms, hier=.5, desc="valid", batch=1):
 def validate_detector(datacfg, net, outfile=None, batch=1):
     """Write results/<outfile><class>.txt (VOC) or results/<outfile>.json (eval=coco)."""
     data = DataConfig(datacfg)
-    names = data.names()
     paths = validation_list(data)
     prefix = Path(data.get("results", "results"))
     classes = region_layer(net).classes
+    names = class_names(data, classes)
+    check_writable(prefix / "x")
     coco = data.get("eval", "voc") == "coco"
     lines = [io.StringIO() for _ in range(1 if coco else classes)]
     for _, path, w, h, result in detections_over(net, paths, .005, .45, batch=batch):
@@ -92,20 +112,12 @@ def validate_detector(datacfg, net, outfile=None, batch=1):
                 xmin, ymin, xmax, ymax = pixel_corners(dets.boxes[i], w, h)
                 for j in np.flatnonzero(dets.prob[i]):
                     lines[j].write(f"{basecfg(path)} {dets.prob[i, j]:f} {xmin:f} {ymin:f} {xmax:f} {ymax:f}\n")
-    written = []
     if coco:
-        body = lines[0].getvalue().rstrip(",\n")
-        text = "[\n" + body + "\n]\n"
-        target = prefix / f"{outfile or 'coco_results'}.json"
-        atomic_write(target, lambda f: f.write(text.encode()))
-        written.append(target)
+        texts = {prefix / f"{outfile or 'coco_results'}.json": "[\n" + lines[0].getvalue().rstrip(",\n") + "\n]\n"}
     else:
-        for j in range(classes):
-            target = prefix / f"{outfile or 'comp4_det_test_'}{names[j]}.txt"
-            text = lines[j].getvalue().encode()
-            atomic_write(target, lambda f, text=text: f.write(text))
-            written.append(target)
-    return written
+        texts = {prefix / f"{outfile or 'comp4_det_test_'}{names[j]}.txt": lines[j].getvalue() for j in range(classes)}
+    atomic_write_all({path: lambda f, text=text: f.write(text.encode()) for path, text in texts.items()})
+    return list(texts)
 
 
 def image_truth(path, w, h, classes):
@@ -123,6 +135,7 @@ def validate_detector_recall(datacfg, net, out=print):
     data = DataConfig(datacfg)
     paths = validation_list(data)
     layer = region_layer(net)
+    check_labels(paths, layer.classes)
     thresh, iou_thresh, nms = .001, .5, .4
     total = correct = proposals = 0
     avg_iou = 0.0
@@ -151,9 +164,10 @@ def validate_detector_recall(datacfg, net, out=print):
 def validate_detector_map(datacfg, net, iou_thresh=.5, points=0, thresh=.25, out=print, batch=1):
     """mAP over the validation list, printed as AlexeyAB's darknet prints it."""
     data = DataConfig(datacfg)
-    names = data.names()
     paths = validation_list(data)
     classes = region_layer(net).classes
+    names = class_names(data, classes)
+    check_labels(paths, classes)
     detections, truths = [], []
     for index, path, w, h, result in detections_over(net, paths, .005, .45, desc="map", batch=batch):
         truth, _ = image_truth(path, w, h, classes)

@@ -15,6 +15,7 @@ from ..data.datafile import DataConfig
 from ..data.labels import read_list
 from ..data.loader import DetectionLoader
 from ..errors import DarknetError
+from .checkpoints import Checkpoints
 
 
 def multiscale_size(seed, batch_num, base_width, max_batches):
@@ -115,9 +116,10 @@ def train_detector(datacfg, cfgfile, weightfile=None, backend=("numpy", None, "f
     loader = DetectionLoader(read_list(train_list), train_list, region.classes, region.max_boxes,
                              region.jitter, net.net.hue, net.net.saturation, net.net.exposure,
                              seed=seed, workers=workers, rank=rank)
+    checkpoints = Checkpoints(net, backup, base, out, write=rank == 0)
+    checkpoints.check(limit, cfgfile, chart)
     base_width = net.width
     chart = Chart(chart) if chart and rank == 0 else None
-    save = (lambda path: net.save_weights(path)) if rank == 0 else (lambda path: None)
     avg_loss = -1.0
     stop_on_term()
     try:
@@ -146,16 +148,16 @@ def train_detector(datacfg, cfgfile, weightfile=None, backend=("numpy", None, "f
             if chart:
                 chart.add(i, loss, avg_loss)
             if i % 100 == 0:
-                save(backup / f"{base}.backup")
+                checkpoints.save(".backup")
             if checkpoint_due(i):
-                save(backup / f"{base}_{i}.weights")
+                checkpoints.save(f"_{i}.weights")
     except KeyboardInterrupt:
-        save(backup / f"{base}.backup")
-        out(f"Interrupted: saved {backup / (base + '.backup')}")
+        if checkpoints.save(".backup"):
+            out(f"Interrupted: saved {checkpoints.path('.backup')}")
         raise
     finally:
         loader.close()
     if chart:
         chart.draw()
-    save(backup / f"{base}_final.weights")
+    checkpoints.save("_final.weights")
     return net
