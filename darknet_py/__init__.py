@@ -5,9 +5,8 @@
 """
 import os
 
-# OpenBLAS's idle threads spin for 2**28 cycles (~0.1 s) after every call before they sleep;
-# in training, between its BLAS gemms, they slowed the Numba kernels that ran beside them up
-# to 2x (tiny-voc's first max-pool at batch 8: 25 ms, 14 with 2**4). Read when OpenBLAS
+# OpenBLAS's idle threads spin for a while after every call before they sleep; in training,
+# between its BLAS gemms, they slow the Numba kernels that run beside them. Read when OpenBLAS
 # loads: in effect where darknet_py is imported before NumPy (the CLI, the benchmarks).
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 

@@ -100,7 +100,8 @@ def train_classifier(datacfg, cfgfile, weightfile=None, backend=("numpy", None, 
     from .train.trainer import start_network, stop_on_term
     data = DataConfig(datacfg)
     labels, _ = class_names(data)
-    paths = read_list(data.file("train", "data/train.list"))
+    train_list = data.file("train", "data/train.list")
+    paths = read_list(train_list)
     backup = Path(data.get("backup", "backup"))
     base = Path(cfgfile).stem
     out(base)
@@ -110,7 +111,7 @@ def train_classifier(datacfg, cfgfile, weightfile=None, backend=("numpy", None, 
                            f"lists {len(labels)} classes", cfgfile)
     out(f"Learning Rate: {net.net.learning_rate:g}, Momentum: {net.net.momentum:g}, Decay: {net.net.decay:g}")
     images = net.net.batch * net.net.subdivisions
-    loader = ClassificationLoader(paths, labels, net.net, seed, workers)
+    loader = ClassificationLoader(paths, train_list, labels, net.net, seed, workers)
     limit = max_batches or net.net.max_batches
     checkpoints = Checkpoints(net, backup, base, out)
     checkpoints.check(limit, cfgfile)

@@ -102,14 +102,10 @@ class Network:
 
     def _bind_params(self):
         """Give every layer views into the one buffer, in .weights order (zero copy)."""
-        offset = 0
-        for layer in self.layers:
-            layer.params, layer.updates = {}, {}
-            for name, shape in layer.param_shapes():
-                count = int(np.prod(shape))
-                layer.params[name] = self.params[offset:offset + count].reshape(shape)
-                layer.updates[name] = self.updates[offset:offset + count].reshape(shape)
-                offset += count
+        views = zip(weights_io.param_views(self.layers, self.params),
+                    weights_io.param_views(self.layers, self.updates))
+        for layer, (params, updates) in zip(self.layers, views):
+            layer.params, layer.updates = params, updates
 
     # -- shapes ------------------------------------------------------------------------
     @property

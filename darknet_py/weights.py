@@ -66,6 +66,20 @@ def seen_in(path):
         return None
 
 
+def param_views(layers, flat):
+    """Each layer's parameters as views into the flat buffer ``flat`` (a NumPy array or a torch
+    tensor), in .weights order: one {name: view} per layer."""
+    views, offset = [], 0
+    for layer in layers:
+        mine = {}
+        for name, shape in layer.param_shapes():
+            count = int(np.prod(shape))
+            mine[name] = flat[offset:offset + count].reshape(shape)
+            offset += count
+        views.append(mine)
+    return views
+
+
 def layer_boundaries(layers):
     """Cumulative float counts at the end of each layer (for partial files)."""
     total, ends = 0, []

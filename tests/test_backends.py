@@ -82,6 +82,7 @@ COMPILE_LOG = ("import numpy as np\n"
                "event.register('numba:compile', Compiled())\n")
 
 
+@pytest.mark.slow
 def test_numba_warmup_fills_an_empty_cache(tmp_path):
     """The helper a fresh install starts beside the first inference compiles every inference
     kernel into an empty Numba cache, each once (a literal 0 passed where another caller

@@ -44,6 +44,7 @@ def classify(tmp_path_factory):
     return root, cfg
 
 
+@pytest.mark.slow
 def test_train_valid_predict(classify, capsys):
     root, cfg = classify
     data = str(root / "classify.data")

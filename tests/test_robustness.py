@@ -4,6 +4,7 @@ a bad file, arguments out of range, and output files' permissions."""
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +84,7 @@ def test_every_command_refuses_an_unwritable_folder(shapes, unwritable, tmp_path
     assert "cloud.png" in line
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(40))
 def test_mutated_cfgs_build_or_fail_in_one_line(tmp_path, seed):
     """Real cfgs with sections swapped, dropped, duplicated or retyped, and numbers changed:
@@ -113,8 +115,7 @@ def test_mutated_cfgs_build_or_fail_in_one_line(tmp_path, seed):
                 key = lines[j].split("=")[0]
                 lines[j] = f"{key}={rng.choice(['0', '-1', '3', '1000000', 'x', '2.5'])}"
             body[i] = "\n".join(lines)
-    head = head.replace("width=416", "width=64").replace("height=416", "height=64")
-    head = head.replace("width=224", "width=64").replace("height=224", "height=64")
+    head = re.sub(r"(?m)^(width|height)=\d+", r"\1=64", head)
     cfg = tmp_path / "mutant.cfg"
     cfg.write_text(head + "\n" + "\n".join(body))
     for backend, device in (("numpy", None), ("numba", None), ("torch", "cpu")):
@@ -122,8 +123,8 @@ def test_mutated_cfgs_build_or_fail_in_one_line(tmp_path, seed):
             pytest.importorskip("torch")
         try:
             net = darknet_py.load_network(cfg, backend=backend, device=device)
-            if net.params.size > 5_000_000:
-                return
+            if net.params.size > 5_000_000 or sum(layer.bflops for layer in net.layers) > .5:
+                return                  # builds; too large to run in a test
             net.forward(np.random.default_rng(0).random((1, net.channels, net.height, net.width), np.float32))
         except DarknetError:
             return

@@ -52,6 +52,8 @@ random={random}
 BN_LAYERS = conv(8) + MAXPOOL + conv(16) + MAXPOOL + conv(16) + MAXPOOL
 HEAD = conv(18, size=1, bn=False, activation="linear")
 
+pytestmark = pytest.mark.slow       # every test here trains
+
 
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory):

@@ -1,12 +1,10 @@
 """Darknet's classification data (darknet: data.c:load_data_augment, fill_truth;
 image.c:random_augment_image): labels from the path, random scale/rotation/aspect crops."""
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
-from ..errors import DarknetError, warn
+from ..errors import warn
 from .augment import rand_scale, random_distort
-from .image import load_image
+from .sampling import RandomSamples
 
 F = np.float32
 
@@ -50,49 +48,30 @@ def random_augment(im, rng, angle, aspect, low, high, w, h):
     return rotate_crop(im, rad, scale, w, h, dx, dy, aspect)
 
 
-class ClassificationLoader:
-    """Batches of (images, one-hot truth); every random draw seeded by (seed, batch)."""
+class ClassificationLoader(RandomSamples):
+    """Batches of (images, one-hot truth), as darknet's load_data_augment makes them: a path
+    must name exactly one label."""
 
-    def __init__(self, paths, labels, net_options, seed=0, workers=2):
-        self.paths, self.labels, self.o, self.seed = list(paths), labels, net_options, seed
-        self.pool = ThreadPoolExecutor(max_workers=max(1, workers))
-        self.classes = {}
+    def __init__(self, paths, list_path, labels, net_options, seed=0, workers=2):
+        super().__init__(paths, list_path, seed, workers)
+        self.labels, self.o = labels, net_options
 
-    def _class(self, index):
-        if index not in self.classes:
-            hits = truth_from_path(self.paths[index], self.labels)
-            if len(hits) != 1:
-                warn(f"{self.paths[index]}: Too many or too few labels: {len(hits)}; sample skipped")
-                hits = [None]
-            self.classes[index] = hits[0]
-        return self.classes[index]
+    def annotation(self, index):
+        hits = truth_from_path(self.paths[index], self.labels)
+        if len(hits) != 1:
+            warn(f"{self.paths[index]}: Too many or too few labels: {len(hits)}; sample skipped")
+            return None
+        return hits[0]
 
-    def _sample(self, rng, w, h):
+    def make(self, im, cls, rng, w, h):
         o = self.o
-        for _ in range(100):
-            index = int(rng.integers(len(self.paths)))
-            cls = self._class(index)
-            if cls is None:
-                continue
-            try:
-                im = load_image(self.paths[index])
-            except DarknetError as err:
-                warn(f"{err}; sample skipped")
-                self.classes[index] = None
-                continue
-            crop = random_augment(im, rng, o.angle, o.aspect, o.min_crop, o.max_crop, w, h)
-            if rng.integers(2):
-                crop = crop[:, :, ::-1]
-            crop = random_distort(np.ascontiguousarray(crop), rng, o.hue, o.saturation, o.exposure)
-            truth = np.zeros(len(self.labels), F)
-            truth[cls] = 1
-            return crop, truth
-        raise DarknetError("no usable image found in 100 draws")
+        crop = random_augment(im, rng, o.angle, o.aspect, o.min_crop, o.max_crop, w, h)
+        if rng.integers(2):
+            crop = crop[:, :, ::-1]
+        crop = random_distort(np.ascontiguousarray(crop), rng, o.hue, o.saturation, o.exposure)
+        truth = np.zeros(len(self.labels), F)
+        truth[cls] = 1
+        return crop, truth
 
     def batch(self, batch_num, n, w, h):
-        seeds = np.random.SeedSequence([self.seed, batch_num]).spawn(n)
-        samples = list(self.pool.map(lambda s: self._sample(np.random.default_rng(s), w, h), seeds))
-        return np.stack([s[0] for s in samples]), np.stack([s[1] for s in samples])
-
-    def close(self):
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        return self.draw(batch_num, n, w, h)

@@ -112,7 +112,7 @@ class Convolutional(Layer):
         """(weights [n, c/g*k*k], biases) with inference batch norm folded in, Darknet's
         way: ``scale / (sqrt(var) + 1e-6)``. The per-filter factor in float64, the weights
         times it in float32 (the factor and the product each rounded: about an ulp; float64
-        copies of the weights cost yolov2-voc's first inference ~0.3 s)."""
+        copies of the weights would slow a first inference noticeably)."""
         p = self.params
         w = p["weights"].reshape(self.filters, -1)
         b = p["biases"].astype(np.float64)

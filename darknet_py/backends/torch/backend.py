@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ...errors import DarknetError
+from ...weights import param_views
 from ..numpy_ref import sgd_update
 from .inference import capture_graph, inference_module
 from .kernels import KERNELS
@@ -56,16 +57,9 @@ class TorchBackend:
         else:
             self.flat_params = torch.from_numpy(net.params).to(self.device)
             self.flat_updates = torch.from_numpy(net.updates).to(self.device)
-        self._params, self._updates = {}, {}
-        offset = 0
-        for layer in net.layers:
-            p, u = {}, {}
-            for name, shape in layer.param_shapes():
-                count = int(np.prod(shape))
-                p[name] = self.flat_params[offset:offset + count].view(shape)
-                u[name] = self.flat_updates[offset:offset + count].view(shape)
-                offset += count
-            self._params[layer.index], self._updates[layer.index] = p, u
+        indices = [layer.index for layer in net.layers]
+        self._params = dict(zip(indices, param_views(net.layers, self.flat_params)))
+        self._updates = dict(zip(indices, param_views(net.layers, self.flat_updates)))
 
     @property
     def on_gpu(self):

@@ -1,0 +1,60 @@
+"""Training samples drawn at random with replacement from a list of images (darknet
+get_random_paths), made in worker threads, every random draw seeded by (seed, batch, rank) so
+a resumed run draws what an uninterrupted one would. A sample whose image or annotation is
+unusable is warned about once (file and line) and another image takes its place."""
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ..errors import DarknetError, warn
+from .image import load_image
+
+DRAWS = 100          # draws per sample before the list is declared unusable
+
+
+class RandomSamples:
+    """Subclasses say what an image's annotation is (``annotation``: None when unusable, having
+    warned) and how an image and its annotation become an (input, truth) pair (``make``)."""
+
+    def __init__(self, paths, list_path, seed=0, workers=2, rank=0):
+        self.paths = list(paths)
+        self.list_path = str(list_path)
+        self.seed, self.rank = seed, rank
+        self.pool = ThreadPoolExecutor(max_workers=max(1, workers))
+        self.annotations = {}
+
+    def annotation(self, index):
+        raise NotImplementedError
+
+    def make(self, image, annotation, rng, w, h):
+        raise NotImplementedError
+
+    def _annotation(self, index):
+        if index not in self.annotations:
+            self.annotations[index] = self.annotation(index)
+        return self.annotations[index]
+
+    def sample(self, rng, w, h):
+        for _ in range(DRAWS):
+            index = int(rng.integers(len(self.paths)))
+            annotation = self._annotation(index)
+            if annotation is None:
+                continue
+            try:
+                image = load_image(self.paths[index])
+            except DarknetError as err:
+                warn(f"{self.list_path}:{index + 1}: {err}; sample skipped")
+                self.annotations[index] = None
+                continue
+            return self.make(image, annotation, rng, w, h)
+        raise DarknetError(f"no usable image found in {DRAWS} draws", self.list_path)
+
+    def draw(self, batch_num, n, w, h):
+        """n samples for batch ``batch_num``, stacked: (inputs, truths) as float32."""
+        seeds = np.random.SeedSequence([self.seed, batch_num, self.rank]).spawn(n)
+        samples = list(self.pool.map(lambda s: self.sample(np.random.default_rng(s), w, h), seeds))
+        return (np.stack([s[0] for s in samples]).astype(np.float32),
+                np.stack([s[1] for s in samples]).astype(np.float32))
+
+    def close(self):
+        self.pool.shutdown(wait=False, cancel_futures=True)
