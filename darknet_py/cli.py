@@ -12,8 +12,9 @@ from .errors import DarknetError
 
 BACKEND_FLAGS = "[-backend numpy|numba|torch] [-i N | -gpus 0,1 | -nogpu] [-half]"
 USAGES = {
-    "detector test": "detector test DATA CFG WEIGHTS [IMAGE|FOLDER|LIST.txt] [-thresh .24] [-hier .5] [-nms .45] "
-                     "[-out predictions] [-ext_output] [-dont_show] [-json FILE] " + BACKEND_FLAGS,
+    "detector test": "detector test DATA CFG WEIGHTS [IMAGE|FOLDER|LIST.txt] [-thresh .5] [-hier .5] [-nms .45] "
+                     "[-out predictions] [-ext_output] [-dont_show] [-json FILE] " + BACKEND_FLAGS
+                     + "   (Darknet's defaults; AlexeyAB's users pass -thresh .25; draws predictions.jpg)",
     "detector train": "detector train DATA CFG [WEIGHTS] [-clear] [-chart chart.png] [-max_batches N] [-seed 0] "
                       "[-workers 2] [-dont_show] " + BACKEND_FLAGS,
     "detector valid": "detector valid DATA CFG WEIGHTS [-out PREFIX] [-batch N] " + BACKEND_FLAGS,
@@ -25,7 +26,7 @@ USAGES = {
     "classifier train": "classifier train DATA CFG [WEIGHTS] [-clear] [-max_batches N] " + BACKEND_FLAGS,
     "classifier valid": "classifier valid DATA CFG WEIGHTS " + BACKEND_FLAGS,
     "classifier predict": "classifier predict DATA CFG WEIGHTS [IMAGE] [-top 5] " + BACKEND_FLAGS,
-    "detect": "detect CFG WEIGHTS [IMAGE] [-thresh .24] ...   detector test with the .data that fits the cfg",
+    "detect": "detect CFG WEIGHTS [IMAGE] [-thresh .5] ...   detector test with the .data that fits the cfg",
     "partial": "partial CFG WEIGHTS OUT N     the first N layers' weights, seen = 0",
     "dump": "dump CFG WEIGHTS INPUT OUT.h5 " + BACKEND_FLAGS + "   every layer's output",
     "compare": "compare A.h5 B.h5 [-rtol 1e-4]",
@@ -141,7 +142,7 @@ def detection_flags(args):
     """detector test's and detect's flags: thresh, hier, nms, out, json, ext_output."""
     args.flag("-dont_show")                       # darknet_py never opens windows
     args.flag("-letter_box")                      # pjreddie's test letterboxes already
-    return dict(thresh=args.float("-thresh", .24, 0, 1), hier_thresh=args.float("-hier", .5, 0, 1),
+    return dict(thresh=args.float("-thresh", .5, 0, 1), hier_thresh=args.float("-hier", .5, 0, 1),
                 nms=args.float("-nms", .45, 0, 1), outfile=args.str("-out"), json_path=args.str("-json"),
                 ext_output=args.flag("-ext_output"))
 

@@ -30,7 +30,7 @@ def test_detector(datacfg, cfg, weights, filename, thresh, hier_thresh, nms, out
     if json_path:
         check_writable(json_path)
     if outfile or not many:
-        check_writable(Path(outfile, "x") if many else (outfile or "predictions.png"))
+        check_writable(Path(outfile, "x") if many else (outfile or "predictions"))
     net = load_verbose(cfg, weights, backend)
     classes = region_layer(net).classes
     if len(names) < classes:
@@ -58,7 +58,7 @@ def test_detector(datacfg, cfg, weights, filename, thresh, hier_thresh, nms, out
         if not many:
             print(f"Saved {save_image(image, outfile or 'predictions')}", file=sys.stderr)
         elif outfile:            # a folder of drawn images
-            save_image(image, Path(outfile) / (Path(path).stem + ".png"))
+            save_image(image, Path(outfile) / Path(path).stem)
         if json_path:
             frames.append({"frame_id": len(frames) + 1, "filename": path,
                            "objects": json_objects(result, names, thresh)})

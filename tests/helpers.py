@@ -72,6 +72,19 @@ def _make_weights_module():
     return module
 
 
+def generated_weights(cfg, seed, seen=0, gain=1.0):
+    """Weights for ``cfg`` by the golden data's own generator (make_weights.py), cached by
+    the cfg's text and the arguments. Returns the path."""
+    key = hashlib.sha256(f"{Path(cfg).read_text()}|{seed}|{seen}|{gain}".encode()).hexdigest()[:16]
+    weights = WEIGHTS_CACHE / key / "generated.weights"
+    if not weights.exists():
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        tmp = weights.with_suffix(".tmp")
+        _make_weights_module().make_weights(str(cfg), seed, str(tmp), seen, gain)
+        tmp.replace(weights)
+    return weights
+
+
 def golden_weights(h5):
     """Write the case's cfg_text and the weights its attributes name (cached by content).
 

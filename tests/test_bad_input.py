@@ -65,7 +65,7 @@ def test_bad_cfg(name, files, capsys):
     assert last.startswith(f"darknet_py: {cfg}:{line}:"), last
     assert words in last
     assert not any("Traceback" in e for e in err)
-    assert not (tmp / "out.png").exists()
+    assert not (tmp / "out.jpg").exists()
 
 
 @pytest.mark.parametrize("cut", [-5, 7])
@@ -80,7 +80,7 @@ def test_bad_weights(files, capsys, cut):
     assert rc == 2
     assert err[-1].startswith(f"darknet_py: {bad}: at byte ")
     assert f"needs {len(body)} bytes" in err[-1] and f"found {len(body) + cut}" in err[-1]
-    assert not (tmp / "out.png").exists()
+    assert not (tmp / "out.jpg").exists()
 
 
 def test_header_only_weights(files, capsys):
@@ -104,7 +104,7 @@ def test_bad_image(files, capsys, kind):
                        "-out", str(tmp / "out")], capsys)
     assert rc == 2
     assert err[-1].startswith(f"darknet_py: {image}: cannot ")
-    assert not (tmp / "out.png").exists()
+    assert not (tmp / "out.jpg").exists()
 
 
 def test_data_file_naming_missing_names(files, capsys):

@@ -42,7 +42,7 @@ def test_detector_test_prints_darknets_boxes(case, tmp_path, capsys, monkeypatch
         expected = darknet_lines(group, VOC_NAMES, thresh)
         assert expected, "the golden case should draw some boxes"
         assert out[1:] == expected
-        assert (tmp_path / "predictions.png").is_file()
+        assert (tmp_path / "predictions.jpg").is_file()
         frames = json.loads((tmp_path / "out.json").read_text())
         assert [f["frame_id"] for f in frames] == [1]
         objects = frames[0]["objects"]
@@ -65,7 +65,7 @@ def test_detect_shortcut_and_prompt(tmp_path, capsys, monkeypatch):
     assert main(["detect", "net.cfg", str(weights), "-out", "pic"]) == 0
     out = capsys.readouterr().out
     assert "Enter Image Path: " in out and f"{image}: Predicted in" in out
-    assert (tmp_path / "pic.png").is_file()
+    assert (tmp_path / "pic.jpg").is_file()          # Darknet's rule: NAME + .jpg
 
 
 def test_dump_and_compare_against_golden(tmp_path, capsys):
@@ -118,16 +118,16 @@ def test_bench_prints_per_layer_times(capsys, monkeypatch):
 
 
 def test_shipped_model_finds_the_sample_shapes(tmp_path, capsys, monkeypatch):
-    """The README's default: the shipped shapes model on data/sample.png (made by
-    tools/make_sample_image.py, seed 19) finds every shape, with the right class, and
-    nothing else."""
+    """The README's first command: the shipped shapes model on data/sample.png (made by
+    tools/make_sample_image.py, seed 19) at -thresh .25 finds every shape, with the right
+    class, and nothing else."""
     from darknet_py.boxes import box_iou
     from darknet_py.data.shapes import SHAPE_CLASSES, render_scene
     _, truths = render_scene(np.random.default_rng(19), 320, 240)
     monkeypatch.chdir(tmp_path)
     assert main(["detector", "test", str(REPO / "cfg" / "shapes.data"), str(REPO / "cfg" / "yolov2-tiny-shapes.cfg"),
                  str(REPO / "weights" / "yolov2-tiny-shapes.weights"), str(REPO / "data" / "sample.png"),
-                 "-json", "out.json"]) == 0
+                 "-thresh", ".25", "-json", "out.json"]) == 0
     objects = json.loads((tmp_path / "out.json").read_text())[0]["objects"]
     assert len(objects) == len(truths)
     for cls, x, y, w, h in truths:
@@ -137,4 +137,4 @@ def test_shipped_model_finds_the_sample_shapes(tmp_path, capsys, monkeypatch):
         assert box_iou(np.array([x, y, w, h], np.float32),
                        np.array([[c["center_x"], c["center_y"], c["width"], c["height"]]], np.float32))[0] > .5
         assert best["name"] == SHAPE_CLASSES[cls]
-    assert (tmp_path / "predictions.png").exists()
+    assert (tmp_path / "predictions.jpg").exists()

@@ -96,8 +96,8 @@ def test_batch_detector_test_on_folder_and_list(mini, tmp_path, capsys, monkeypa
     assert re.search(r"\t\(left_x: +-?\d+   top_y: +-?\d+   width: +\d+   height: +\d+\)", out)
     frames = json.loads((tmp_path / "all.json").read_text())
     assert [f["frame_id"] for f in frames] == [1, 2, 3, 4, 5]
-    assert len(list((tmp_path / "drawn").glob("*.png"))) == 5
-    assert not (tmp_path / "predictions.png").exists()
+    assert len(list((tmp_path / "drawn").glob("*.jpg"))) == 5
+    assert not (tmp_path / "predictions.jpg").exists()
     assert main(["detector", "test", str(root / "shapes.data"), str(CFG), str(weights),
                  str(root / "JPEGImages"), "-json", "dir.json"]) == 0
     assert len(json.loads((tmp_path / "dir.json").read_text())) == 17

@@ -106,11 +106,15 @@ def to_uint8(im):
 
 
 def save_image(im, path):
-    """Write a [3, H, W] float image as PNG (or by extension), atomically."""
+    """darknet save_image: ``path`` plus ".jpg" (stb's JPEG writer, quality 80, as Darknet built
+    without OpenCV writes it), atomically. A name ending in .png, .jpg or .jpeg is kept as it
+    is, in that format."""
     path = Path(path)
-    if not path.suffix:
-        path = path.with_suffix(".png")
-    fmt = {".jpg": "JPEG", ".jpeg": "JPEG"}.get(path.suffix.lower(), "PNG")
+    if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        path = path.with_name(path.name + ".jpg")
     pil = Image.fromarray(to_uint8(im))
-    atomic_write(path, lambda f: pil.save(f, format=fmt))
+    if path.suffix.lower() == ".png":
+        atomic_write(path, lambda f: pil.save(f, format="PNG"))
+    else:
+        atomic_write(path, lambda f: pil.save(f, format="JPEG", quality=80))
     return path

@@ -23,14 +23,14 @@ def region_layer(net):
     return layer
 
 
-def detect(net, image: np.ndarray, thresh: float = .24, hier_thresh: float = .5, nms: float = .45,
+def detect(net, image: np.ndarray, thresh: float = .5, hier_thresh: float = .5, nms: float = .45,
            relative: bool = True) -> Result:
     """Letterbox ``image`` [3, H, W] to the net, run it, decode and NMS the boxes
     (image-relative, or pixels with ``relative=False``)."""
     return detect_batch(net, [image], thresh, hier_thresh, nms, relative)[0]
 
 
-def detect_batch(net, images: list, thresh: float = .24, hier_thresh: float = .5, nms: float = .45,
+def detect_batch(net, images: list, thresh: float = .5, hier_thresh: float = .5, nms: float = .45,
                  relative: bool = True) -> list[Result]:
     """``detect`` for several images in one network pass (a batch: faster on a GPU)."""
     layer = region_layer(net)

@@ -1,7 +1,6 @@
 """The process-wide set-up the Numba backend needs, done once when the first backend is made
 (not at import): Numba's threading layer, glibc's allocator thresholds, and a way to hold
 BLAS to one thread while Numba's threads call it."""
-import contextlib
 import functools
 import os
 
@@ -47,8 +46,3 @@ def _blas_controller():
 def blas_on_one_thread():
     """A context in which BLAS runs on the calling thread only."""
     return _blas_controller().limit(limits=1, user_api="blas")
-
-
-@contextlib.contextmanager
-def nothing():
-    yield
