@@ -5,7 +5,6 @@ import os
 import re
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
 from .errors import DarknetError
@@ -34,6 +33,7 @@ USAGES = {
     "init": "init CFG OUT.weights [-seed 0]   untrained weights, Darknet's initialisation",
     "summary": "summary CFG [-width W -height H]   the layer table",
     "bench": "bench CFG [-size 416] [-batch 1] [-runs 5] " + BACKEND_FLAGS + "   per-layer milliseconds",
+    "models": "models     the bundled cfgs, .data files and weights (usable by name anywhere)",
 }
 USAGE = ("usage: darknet_py <function> ...   (darknet_py <function> -h: its flags; --version; --debug: tracebacks;\n"
          "       -max_pixels N: refuse larger images, default 400,000,000)\n"
@@ -302,6 +302,19 @@ def summary(args):
     return 0
 
 
+def models(args):
+    """The bundled cfgs, their classes, and which have shipped weights."""
+    from .resources import bundled_models, bundled_root
+    args.positional(0)
+    print(f"bundled in {bundled_root()} (pass a name below where a path is asked for):")
+    for cfg, classes, weights in bundled_models():
+        print(f"  {cfg.name:28s} {'classes ' + str(classes) if classes else 'classifier':14s} "
+              f"{'weights ' + weights.name if weights else ''}")
+    for data in sorted((bundled_root() / "cfg").glob("*.data")):
+        print(f"  {data.name}")
+    return 0
+
+
 def bench(args):
     """Darknet's layer table with each layer's milliseconds and GFLOP/s."""
     import numpy as np
@@ -348,16 +361,8 @@ COMMANDS = {
     "classifier train": classifier_command, "classifier valid": classifier_command,
     "classifier predict": classifier_command,
     "detect": detect, "partial": partial, "dump": dump, "compare": compare, "export": export, "init": init,
-    "summary": summary, "bench": bench,
+    "summary": summary, "bench": bench, "models": models,
 }
-
-
-def version():
-    try:
-        return metadata.version("darknet_py")
-    except metadata.PackageNotFoundError:
-        from . import __version__
-        return __version__
 
 
 def run(argv):
@@ -365,7 +370,8 @@ def run(argv):
         print(USAGE)
         return 0
     if argv[0] == "--version":
-        print(f"darknet_py {version()}")
+        from . import __version__
+        print(f"darknet_py {__version__}")
         return 0
     word, rest = argv[0], argv[1:]
     if word in ("detector", "classifier"):

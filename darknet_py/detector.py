@@ -15,8 +15,9 @@ from .detection.draw import draw_detections
 from .errors import DarknetError, warn
 from .files import atomic_write, check_writable
 from .loading import load_verbose
+from .resources import bundled_root, resolve
 
-PACKAGE_CFG = Path(__file__).resolve().parent.parent / "cfg"
+PACKAGE_CFG = bundled_root() / "cfg"
 
 
 def test_detector(datacfg, cfg, weights, filename, thresh, hier_thresh, nms, outfile, json_path, backend,
@@ -39,15 +40,16 @@ def test_detector(datacfg, cfg, weights, filename, thresh, hier_thresh, nms, out
     for path in image_sources(filename):
         try:
             image = load_image(path)
+            start = time.time()
+            result = detect(net, image, thresh, hier_thresh, nms)
         except DarknetError as err:
+            err = err if err.path else DarknetError(err.message, path)
             if not many:
-                raise
+                raise err from None
             warn(f"darknet_py: {err} (skipped)")
             failed += 1
             continue
         _, h, w = image.shape
-        start = time.time()
-        result = detect(net, image, thresh, hier_thresh, nms)
         print(f"{path}: Predicted in {time.time() - start:f} seconds.")
         for text, i in draw_detections(image, result.dets, result.order, thresh, names):
             if ext_output:     # AlexeyAB's -ext_output: the box in pixels
@@ -82,6 +84,7 @@ def default_data_for(cfg):
     """darknet detect reads cfg/coco.data; darknet_py takes the first .data file (in the cfg's
     folder, ./cfg, then the project's cfg/) whose classes equal the network's and whose names
     file lists as many names, Darknet's usual name for that count first."""
+    cfg = resolve(cfg)
     classes = region_classes(cfg)
     usual = {20: "voc.data", 80: "coco.data", 9418: "combine9k.data"}.get(classes)
     seen = set()

@@ -11,6 +11,7 @@ from .cfg import read_cfg
 from .errors import DarknetError
 from .layers import DARKNET_ONLY, LAYER_TABLE, NET_SECTIONS, NetOptions
 from .layers.base import BuildContext, ForwardState
+from .resources import resolve
 
 MAX_FLOATS = 1 << 32          # 16 GiB of float32 in one tensor is a typo, not a network
 
@@ -76,8 +77,8 @@ class Network:
     def __init__(self, cfg_path: str | Path, backend: str = "numpy", device: str | None = None, seed: int = 0,
                  weights: str | Path | None = None, allow_prefix: bool = False, init: bool = True,
                  precision: str = "fp32"):
-        self.cfg_path = str(cfg_path)
-        self.sections = read_cfg(cfg_path)
+        self.cfg_path = str(resolve(cfg_path))
+        self.sections = read_cfg(self.cfg_path)
         self.net, self.layers = build_layers(self.sections, self.cfg_path)
         self.backend = get_backend(backend, device, precision)
         self.seen = 0
@@ -151,7 +152,7 @@ class Network:
 
     def load_weights(self, path: str | Path, allow_prefix: bool = False) -> int:
         """Read official weights; layers a partial file does not cover are initialised."""
-        header, n_layers = weights_io.load_weights(path, self.layers, self.params, allow_prefix)
+        header, n_layers = weights_io.load_weights(resolve(path), self.layers, self.params, allow_prefix)
         self.seen = header.seen
         self.header = header
         self.init_params(n_layers)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO
+from helpers import REPO, assert_close
 
 import darknet_py
 from darknet_py.cli import USAGES, main
@@ -257,3 +257,64 @@ def test_a_closed_pipe_ends_quietly():
     os.close(write)
     assert "Traceback" not in done.stderr and "Exception" not in done.stderr, done.stderr
     assert done.returncode == 141
+
+
+def test_a_one_pixel_high_image_is_refused_in_one_line(tmp_path, capsys):
+    """1x5000 letterboxes to 0 rows: Darknet would divide by it; here one line, exit 2."""
+    from PIL import Image
+    thin = tmp_path / "thin.png"
+    Image.new("RGB", (5000, 1), (200, 10, 10)).save(thin)
+    line = one_line_error(capsys, main(["detector", "test", str(DATA), str(CFG), str(WEIGHTS), str(thin),
+                                        "-backend", "numpy", "-out", str(tmp_path / "p")]))
+    assert "too thin to letterbox" in line and "thin.png" in line
+
+
+def evaluation_data(tmp_path, shapes, names_text=None):
+    data = tmp_path / "eval.data"
+    names = shapes / "shapes.names"
+    if names_text is not None:
+        names = tmp_path / "short.names"
+        names.write_text(names_text)
+    data.write_text(f"classes=4\nvalid={shapes / 'valid.txt'}\nnames={names}\nresults={tmp_path / 'results'}\n")
+    return data
+
+
+def test_evaluation_checks_names_and_labels_before_the_pass(shapes, tmp_path, capsys):
+    data = evaluation_data(tmp_path, shapes, "circle\nsquare\n")
+    for sub in ("map", "valid"):
+        line = one_line_error(capsys, main(["detector", sub, str(data), str(CFG), str(WEIGHTS), "-backend", "numpy"]))
+        assert "short.names" in line and "2 names for the network's 4 classes" in line
+    assert not (tmp_path / "results").exists()                      # nothing half-written
+    images = (shapes / "valid.txt").read_text().split()
+    label = shapes / "labels" / (os.path.splitext(os.path.basename(images[0]))[0] + ".txt")
+    kept = label.read_text()
+    try:
+        label.write_text("0 0.5 0.5 0.2\n")
+        line = one_line_error(capsys, main(["detector", "map", str(evaluation_data(tmp_path, shapes)), str(CFG),
+                                            str(WEIGHTS), "-backend", "numpy"]))
+        assert f"{label}:1: malformed label line" in line
+        label.unlink()                      # a missing label file: an image without boxes, as in Darknet
+        assert main(["detector", "map", str(evaluation_data(tmp_path, shapes)), str(CFG), str(WEIGHTS),
+                     "-backend", "numpy"]) == 0
+    finally:
+        label.write_text(kept)
+
+
+@pytest.mark.parametrize("after", ["[maxpool]\nsize=2\nstride=2\n",
+                                   "[convolutional]\nfilters=3\nsize=1\nactivation=leaky\n"])
+def test_a_connected_output_feeds_the_next_layer_as_an_image(tmp_path, after):
+    """Darknet's [connected] output is out_c x 1 x 1; the next layer sees that image, forward
+    and backward, on every backend alike."""
+    cfg = tmp_path / "flat.cfg"
+    cfg.write_text("[net]\nbatch=2\nwidth=6\nheight=5\nchannels=3\nlearning_rate=.1\n"
+                   "[connected]\noutput=12\nactivation=leaky\n" + after + "[cost]\ntype=sse\n")
+    x = np.random.default_rng(1).random((2, 3, 5, 6), np.float32)
+    nets = [darknet_py.Network(cfg, backend=name, device=device, seed=2)
+            for name, device in (("numpy", None), ("numba", None), ("torch", "cpu"))
+            if name != "torch" or importlib.util.find_spec("torch")]
+    truth = np.random.default_rng(3).random((2, nets[0].output_layer.outputs), np.float32)
+    losses = [net.train_step(x, truth, log=lambda line: None) for net in nets]
+    for net, loss in zip(nets[1:], losses[1:]):
+        net.backend.sync_params(net)
+        assert loss == pytest.approx(losses[0], rel=1e-4)
+        assert_close(net.params, nets[0].params, 1e-4, f"{net.backend.name} parameters after a step")

@@ -3,6 +3,7 @@ from pathlib import Path
 
 from ..cfg import read_options
 from ..errors import DarknetError
+from ..resources import resolve as resolve_bundled
 
 
 def resolve(name, base_dir):
@@ -20,8 +21,8 @@ class DataConfig:
     naming the .data file and the line."""
 
     def __init__(self, path):
-        self.path = Path(path)
-        self.options = read_options(path)
+        self.path = Path(resolve_bundled(path))
+        self.options = read_options(self.path)
 
     def get(self, key, default=None):
         return self.options.str(key, default)
