@@ -38,3 +38,19 @@ def region_boxes(entries, anchors, lw, lh):
     boxes[..., 2] = np.exp(entries[..., 2, :, :].astype(np.float64)) * anchor_w / lw
     boxes[..., 3] = np.exp(entries[..., 3, :, :].astype(np.float64)) * anchor_h / lh
     return boxes
+
+
+def yolo_boxes(entries, anchors, lw, lh, net_w, net_h):
+    """darknet get_yolo_box for every anchor of a [yolo] layer and cell: x = (i + x) / w,
+    y = (j + y) / h, w = exp(tw) * anchor_w / net_w, h = exp(th) * anchor_h / net_h, anchors in
+    input pixels. ``entries`` [..., n, >= 4, lh, lw]; ``anchors`` [n, 2] (the mask's pairs);
+    returns [..., n, lh, lw, 4] float32."""
+    cols = np.arange(lw, dtype=F)
+    rows = np.arange(lh, dtype=F)[:, None]
+    anchors = np.asarray(anchors, dtype=np.float64)
+    boxes = np.empty((*entries.shape[:-3], lh, lw, 4), dtype=F)
+    boxes[..., 0] = (cols + entries[..., 0, :, :]) / F(lw)
+    boxes[..., 1] = (rows + entries[..., 1, :, :]) / F(lh)
+    boxes[..., 2] = np.exp(entries[..., 2, :, :].astype(np.float64)) * anchors[:, 0, None, None] / net_w
+    boxes[..., 3] = np.exp(entries[..., 3, :, :].astype(np.float64)) * anchors[:, 1, None, None] / net_h
+    return boxes

@@ -10,7 +10,7 @@ from .data.datafile import DataConfig
 from .data.image import load_image, save_image
 from .data.labels import read_list
 from .data.sources import image_sources, is_many
-from .detection.detector import detect, json_objects, region_layer
+from .detection.detector import detect, detection_layer, json_objects
 from .detection.draw import draw_detections
 from .errors import DarknetError, warn
 from .files import atomic_write, check_writable
@@ -33,7 +33,7 @@ def test_detector(datacfg, cfg, weights, filename, thresh, hier_thresh, nms, out
     if outfile or not many:
         check_writable(Path(outfile, "x") if many else (outfile or "predictions"))
     net = load_verbose(cfg, weights, backend)
-    classes = region_layer(net).classes
+    classes = detection_layer(net).classes
     if len(names) < classes:
         raise DarknetError(f"names file lists {len(names)} names for {classes} classes", datacfg)
     frames, failed = [], 0

@@ -40,6 +40,9 @@ def build_layers(sections, cfg_path, width=None, height=None, warn=True):
     if warn:
         first.warn_unused()
     if not (net.height and net.width and net.channels):
+        if first.options.get("inputs"):
+            raise DarknetError("[net] has inputs= and no width/height: a sequence (rnn/gru/crnn) network, "
+                               "which darknet_py does not build", path, first.line)
         raise DarknetError("[net] needs width, height and channels for an image network",
                            path, first.line)
     shape = (net.channels, net.height, net.width)

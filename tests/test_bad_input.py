@@ -11,7 +11,7 @@ CONV = "[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=leaky\n"
 BAD_CFGS = {
     # name: (cfg text, line the error must name, words the message must hold)
     "unknown section": (NET + "[bogus]\nx=1\n", 5, "unknown section [bogus]"),
-    "unsupported section": (NET + "[shortcut]\nfrom=-3\n", 5, "not supported"),
+    "unsupported section": (NET + "[local]\nfilters=3\n", 5, "not supported"),
     "option without value": (NET + CONV + "stride\n", 10, "without '=value'"),
     "option with empty value": (NET + CONV + "stride=\n", 10, "no value"),
     "non-numeric value": (NET + CONV.replace("filters=4", "filters=four"), 6, "must be an integer"),

@@ -44,6 +44,16 @@ CASES = {
     "softmax groups": (6, 1, 1, "[softmax]\ngroups=2\ntemperature=2\n"),
     "dropout p=0": (3, 4, 4, "[dropout]\nprobability=0\n"),
     "region": (2 * 8, 5, 3, "[region]\nanchors=1,1, 2,3\nclasses=3\nnum=2\nsoftmax=1\n"),
+    "shortcut leaky": (4, 5, 7, "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\nactivation=linear\n"
+                                "[shortcut]\nfrom=-2\nactivation=leaky\nalpha=.5\nbeta=2\n"),
+    # the source twice as large (sampled with stride 2), then twice as small (written every 2nd cell)
+    "shortcut from larger": (4, 8, 6, "[maxpool]\nsize=2\nstride=2\n[shortcut]\nfrom=-2\n"),
+    "shortcut from smaller": (4, 4, 6, "[maxpool]\nsize=2\nstride=2\n[upsample]\nstride=2\n"
+                                       "[convolutional]\nfilters=3\nsize=1\nactivation=linear\n"
+                                       "[shortcut]\nfrom=-3\n"),
+    "upsample": (3, 3, 5, "[upsample]\nstride=2\nscale=.5\n"),
+    "upsample reverse": (3, 6, 4, "[upsample]\nstride=-2\n"),
+    "yolo": (2 * 8, 5, 3, "[yolo]\nmask=1,2\nanchors=10,14, 23,27, 37,58\nclasses=3\nnum=3\n"),
 }
 CASES.update({f"activation {name}": (3, 4, 5, f"[convolutional]\nfilters=3\nsize=1\nstride=1\npad=1\n"
                                               f"activation={name}\n") for name in activations.NAMES})
@@ -93,7 +103,8 @@ def test_layer_matches_reference(tmp_path, case, backend, train):
 
 
 TRUE_GRADIENT = ["conv3x3 stride2 pad0", "conv groups", "maxpool 2/2 odd", "maxpool 3/2", "avgpool",
-                 "route two", "reorg", "reorg reverse", "connected"] + \
+                 "route two", "reorg", "reorg reverse", "connected", "upsample", "upsample reverse",
+                 "shortcut from larger", "shortcut from smaller"] + \
                 [f"activation {n}" for n in activations.NAMES if n != "stair"]
 
 

@@ -7,6 +7,7 @@ from ..data.image import letterbox_image
 from ..errors import DarknetError
 from .nms import do_nms_sort
 from .region import Detections, get_region_detections
+from .yolo import get_yolo_detections, join
 
 
 @dataclass
@@ -15,12 +16,33 @@ class Result:
     order: np.ndarray  # the order Darknet leaves them in (what it prints and draws)
 
 
-def region_layer(net):
+def detection_layer(net):
+    """The network's last layer, a [region] or [yolo] head (its classes are the detections')."""
     layer = net.output_layer
-    if layer.kind != "region":
-        raise DarknetError(f"the network ends in [{layer.kind}], not [region]: not a detector",
+    if layer.kind not in ("region", "yolo"):
+        raise DarknetError(f"the network ends in [{layer.kind}], not [region] or [yolo]: not a detector",
                            net.cfg_path)
     return layer
+
+
+def yolo_heads(net):
+    return [layer for layer in net.layers if layer.kind == "yolo"]
+
+
+def network_detections(net, images, sized, thresh, hier_thresh, relative):
+    """darknet get_network_boxes for each image: the region layer's detections, or every
+    [yolo] head's joined (all heads' outputs are needed, so the yolo path runs forward)."""
+    heads = yolo_heads(net)
+    if not heads:
+        layer = detection_layer(net)
+        return [get_region_detections(layer, output, image.shape[2], image.shape[1], net.width, net.height,
+                                      thresh, hier_thresh, relative)
+                for image, output in zip(images, net.predict(sized))]
+    net.forward(sized)
+    outputs = [net.output(head.index) for head in heads]
+    return [join([get_yolo_detections(head, out[k], image.shape[2], image.shape[1], net.width, net.height,
+                                      thresh, relative) for head, out in zip(heads, outputs)])
+            for k, image in enumerate(images)]
 
 
 def detect(net, image: np.ndarray, thresh: float = .5, hier_thresh: float = .5, nms: float = .45,
@@ -33,13 +55,9 @@ def detect(net, image: np.ndarray, thresh: float = .5, hier_thresh: float = .5, 
 def detect_batch(net, images: list, thresh: float = .5, hier_thresh: float = .5, nms: float = .45,
                  relative: bool = True) -> list[Result]:
     """``detect`` for several images in one network pass (a batch: faster on a GPU)."""
-    layer = region_layer(net)
     sized = np.stack([letterbox_image(image, net.width, net.height) for image in images])
     results = []
-    for image, output in zip(images, net.predict(sized)):
-        _, h, w = image.shape
-        dets = get_region_detections(layer, output, w, h, net.width, net.height, thresh,
-                                     hier_thresh, relative)
+    for dets in network_detections(net, images, sized, thresh, hier_thresh, relative):
         order = do_nms_sort(dets, nms) if nms else np.arange(len(dets))
         results.append(Result(dets, order))
     return results

@@ -12,7 +12,7 @@ from ..boxes import box_iou
 from ..data.datafile import DataConfig
 from ..data.image import load_image, resize_image
 from ..data.labels import label_path, read_labels, read_list
-from ..detection.detector import detect_batch, region_layer
+from ..detection.detector import detect_batch, detection_layer
 from ..detection.nms import do_nms_obj
 from ..detection.region import get_region_detections
 from ..errors import DarknetError
@@ -91,7 +91,7 @@ def validate_detector(datacfg, net, outfile=None, batch=1):
     data = DataConfig(datacfg)
     paths = validation_list(data)
     prefix = Path(data.get("results", "results"))
-    classes = region_layer(net).classes
+    classes = detection_layer(net).classes
     names = class_names(data, classes)
     check_writable(prefix / "x")
     coco = data.get("eval", "voc") == "coco"
@@ -134,7 +134,7 @@ def validate_detector_recall(datacfg, net, out=print):
     a proposal is right when its IoU with a truth exceeds .5."""
     data = DataConfig(datacfg)
     paths = validation_list(data)
-    layer = region_layer(net)
+    layer = detection_layer(net)
     check_labels(paths, layer.classes)
     thresh, iou_thresh, nms = .001, .5, .4
     total = correct = proposals = 0
@@ -165,7 +165,7 @@ def validate_detector_map(datacfg, net, iou_thresh=.5, points=0, thresh=.25, out
     """mAP over the validation list, printed as AlexeyAB's darknet prints it."""
     data = DataConfig(datacfg)
     paths = validation_list(data)
-    classes = region_layer(net).classes
+    classes = detection_layer(net).classes
     names = class_names(data, classes)
     check_labels(paths, classes)
     detections, truths = [], []

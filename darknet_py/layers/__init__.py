@@ -9,7 +9,10 @@ from .net import NetOptions
 from .region import Region
 from .reorg import Reorg
 from .route import Route
+from .shortcut import Shortcut
 from .softmax import Softmax
+from .upsample import Upsample
+from .yolo import Yolo
 
 # darknet parser.c:string_to_layer_type, aliases included
 LAYER_TABLE = {
@@ -23,11 +26,13 @@ LAYER_TABLE = {
     "cost": Cost,
     "dropout": Dropout,
     "connected": Connected, "conn": Connected,
+    "shortcut": Shortcut,
+    "upsample": Upsample,
+    "yolo": Yolo,
 }
 NET_SECTIONS = ("net", "network")
 # Darknet knows these, darknet_py does not build them (yet): a clear error, not "unknown".
-DARKNET_ONLY = ("shortcut", "crop", "detection", "yolo", "iseg", "local", "deconv",
-                "deconvolutional", "activation", "logistic", "l2norm", "crnn", "gru", "lstm",
-                "rnn", "lrn", "normalization", "batchnorm", "upsample")
+DARKNET_ONLY = ("crop", "detection", "iseg", "local", "deconv", "deconvolutional", "activation", "logistic",
+                "l2norm", "crnn", "gru", "lstm", "rnn", "lrn", "normalization", "batchnorm")
 
 __all__ = ["LAYER_TABLE", "NET_SECTIONS", "DARKNET_ONLY", "NetOptions"]

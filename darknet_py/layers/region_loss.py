@@ -1,4 +1,4 @@
-"""The YOLOv2 region loss (darknet: region_layer.c:forward_region_layer, training part).
+"""The YOLOv2 region loss (darknet: detection_layer.c:forward_region_layer, training part).
 
 Deltas are Darknet's (target - output, no logistic gradient; the backward pass adds it).
 What Darknet does, and so this does:
@@ -188,6 +188,11 @@ def _ratio(total, count):
 
 def _fmt(value):
     return "-nan" if np.isnan(value) else f"{value:f}"     # C's printf of 0.f/0
+
+
+def ratio_text(total, count):
+    """printf("%f", total/count) as C prints it, 0/0 included."""
+    return _fmt(_ratio(total, count))
 
 
 def region_line(s):

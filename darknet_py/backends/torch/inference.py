@@ -5,7 +5,21 @@ import torch
 import torch.nn.functional as TF
 
 from ...errors import DarknetError
-from ...layers import Avgpool, Connected, Convolutional, Cost, Dropout, Maxpool, Region, Reorg, Route, Softmax
+from ...layers import (
+    Avgpool,
+    Connected,
+    Convolutional,
+    Cost,
+    Dropout,
+    Maxpool,
+    Region,
+    Reorg,
+    Route,
+    Shortcut,
+    Softmax,
+    Upsample,
+    Yolo,
+)
 from ...layers.reorg import reorg_index
 from .activations import activate
 from .kernels import maxpool_padded, softmax_groups
@@ -60,7 +74,28 @@ def _softmax(module, layer, y):
     return torch.softmax(flat.reshape(flat.shape[0], layer.groups, -1), 2).flatten(1)
 
 
-# layer class -> its inference forward on the first input (route: on all of them)
+def _upsample(module, layer, y):
+    if layer.reverse:
+        n, c, h, w = y.shape
+        s = layer.stride
+        return layer.scale * y.reshape(n, c, h // s, s, w // s, s).sum((3, 5))
+    return layer.scale * TF.interpolate(y, scale_factor=layer.stride, mode="nearest")
+
+
+def _yolo(module, layer, y):
+    n, _, h, w = y.shape
+    e = y.float().reshape(n, layer.num, 5 + layer.classes, h, w)
+    parts = [torch.sigmoid(e[:, :, :2]), e[:, :, 2:4], torch.sigmoid(e[:, :, 4:])]
+    return torch.cat(parts, 2).reshape(n, -1, h, w)
+
+
+def _shortcut(module, layer, previous, source):
+    if previous.shape != source.shape:
+        raise DarknetError("inference module: [shortcut] of layers of different sizes is not supported")
+    return activate(layer.alpha * previous + layer.beta * source, layer.activation)
+
+
+# layer class -> its inference forward on the first input (route and shortcut: on all of them)
 FORWARD = {
     Convolutional: lambda module, layer, y: activate(module.parts[str(layer.index)](y), layer.activation),
     Connected: lambda module, layer, y: activate(module.parts[str(layer.index)](y.flatten(1)), layer.activation),
@@ -71,6 +106,8 @@ FORWARD = {
     Softmax: _softmax,
     Cost: lambda module, layer, y: y.flatten(1),
     Dropout: lambda module, layer, y: y,
+    Upsample: _upsample,
+    Yolo: _yolo,
 }
 PARTS = {Convolutional: _conv_part, Connected: _linear_part}
 
@@ -85,7 +122,7 @@ class DarknetInference(torch.nn.Module):
         self.output_index = net.output_layer.index
         self.parts = torch.nn.ModuleDict()
         for layer in self.layers:
-            if type(layer) not in FORWARD and not isinstance(layer, Route):
+            if type(layer) not in FORWARD and not isinstance(layer, (Route, Shortcut)):
                 raise DarknetError(f"inference module: [{layer.kind}] is not supported")
             if type(layer) in PARTS:
                 self.parts[str(layer.index)] = PARTS[type(layer)](layer)
@@ -94,6 +131,8 @@ class DarknetInference(torch.nn.Module):
                 self.register_buffer(f"reorg{layer.index}", torch.from_numpy(reorg_index(w, h, c, layer.stride)))
             if isinstance(layer, (Reorg, Softmax)):      # refuse what forward cannot run, now
                 FORWARD[type(layer)](self, layer, torch.zeros(1, *layer.in_shape))
+            if isinstance(layer, Shortcut) and layer.source_shape != layer.out_shape:
+                _shortcut(self, layer, torch.zeros(1, *layer.out_shape), torch.zeros(1, *layer.source_shape))
 
     def forward(self, x):
         outs = []
@@ -101,6 +140,8 @@ class DarknetInference(torch.nn.Module):
             inputs = [x if i < 0 else outs[i] for i in layer.input_layers]
             if isinstance(layer, Route):
                 outs.append(torch.cat(inputs, 1) if len(inputs) > 1 else inputs[0])
+            elif isinstance(layer, Shortcut):
+                outs.append(_shortcut(self, layer, *inputs))
             else:
                 outs.append(FORWARD[type(layer)](self, layer, inputs[0]))
         return outs[self.output_index]

@@ -6,9 +6,25 @@ import numpy as np
 import torch
 import torch.nn.functional as TF
 
-from ...layers import Avgpool, Connected, Convolutional, Cost, Dropout, Maxpool, Region, Reorg, Route, Softmax
+from ...layers import (
+    Avgpool,
+    Connected,
+    Convolutional,
+    Cost,
+    Dropout,
+    Maxpool,
+    Region,
+    Reorg,
+    Route,
+    Shortcut,
+    Softmax,
+    Upsample,
+    Yolo,
+)
 from ...layers.region_loss import region_loss
 from ...layers.reorg import reorg_index
+from ...layers.shortcut import shortcut_add
+from ...layers.yolo_loss import yolo_loss
 from .activations import activate, gradient
 from .batchnorm import bn_backward, bn_forward
 
@@ -233,6 +249,55 @@ def dropout_backward(b, layer, inputs, output, delta, input_deltas, state):
         input_deltas[0].copy_((input_deltas[0] + delta) * state.saved_for(layer)["mask"])
 
 
+def shortcut_forward(b, layer, inputs, state):
+    out = inputs[0].clone()
+    shortcut_add(out, inputs[1], layer.alpha, layer.beta)
+    return activate(out, layer.activation)
+
+
+def shortcut_backward(b, layer, inputs, output, delta, input_deltas, state):
+    if layer.activation != "linear":
+        delta.mul_(gradient(output, layer.activation))
+    if input_deltas[0] is not None:
+        input_deltas[0] += layer.alpha * delta
+    if input_deltas[1] is not None:
+        shortcut_add(input_deltas[1], delta, 1.0, layer.beta)
+
+
+def _repeat(x, s):
+    return x.repeat_interleave(s, dim=2).repeat_interleave(s, dim=3)
+
+
+def _block_sum(x, s):
+    n, c, h, w = x.shape
+    return x.reshape(n, c, h // s, s, w // s, s).sum((3, 5))
+
+
+def upsample_forward(b, layer, inputs, state):
+    x = inputs[0]
+    return layer.scale * (_block_sum(x, layer.stride) if layer.reverse else _repeat(x, layer.stride))
+
+
+def upsample_backward(b, layer, inputs, output, delta, input_deltas, state):
+    if input_deltas[0] is None:
+        return
+    if layer.reverse:          # darknet assigns here (upsample_cpu with forward=1)
+        input_deltas[0].copy_(layer.scale * _repeat(delta, layer.stride))
+    else:
+        input_deltas[0] += layer.scale * _block_sum(delta, layer.stride)
+
+
+def yolo_forward(b, layer, inputs, state):
+    x = inputs[0]
+    out = layer.entries(x).clone()
+    out[:, :, 0:2] = torch.sigmoid(out[:, :, 0:2])
+    out[:, :, 4:] = torch.sigmoid(out[:, :, 4:])
+    if state.train and state.truth is not None:
+        # the loss is Darknet's loop over truths: the reference's, on the host (small data)
+        yolo_loss(layer, out.detach().cpu().numpy(), state)
+    return out.view(x.shape)
+
+
 # layer class -> (forward, backward)
 KERNELS = {
     Convolutional: (conv_forward, conv_backward),
@@ -245,4 +310,7 @@ KERNELS = {
     Softmax: (softmax_forward, passthrough_backward),
     Cost: (cost_forward, cost_backward),
     Dropout: (dropout_forward, dropout_backward),
+    Shortcut: (shortcut_forward, shortcut_backward),
+    Upsample: (upsample_forward, upsample_backward),
+    Yolo: (yolo_forward, passthrough_backward),
 }

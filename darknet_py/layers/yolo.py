@@ -1,0 +1,73 @@
+"""[yolo]: YOLOv3's detection head (darknet: yolo_layer.c).
+
+Per image, ``[n][4 + 1 + classes][h*w]`` for the n anchors of ``mask`` (entry_index), the
+input conv's channel layout; anchors are in input pixels. The forward applies the logistic to
+x, y, the objectness and every class (independent logistics, no softmax); w and h stay raw."""
+import numpy as np
+
+from .activations import logistic
+from .base import Layer, check_positive
+
+F = np.float32
+MAX_TRUTHS = 90                  # darknet make_yolo_layer: l.truths = 90*(4 + 1)
+
+
+class Yolo(Layer):
+    kind = "yolo"
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        s = ctx.section
+        c, h, w = self.in_shape
+        self.classes = check_positive(s, "classes", s.int("classes", 20), 1 << 20)
+        self.total = check_positive(s, "num", s.int("num", 1), 1 << 12)
+        mask = s.ints("mask")
+        self.mask = list(mask) if mask else list(range(self.total))
+        if any(not 0 <= m < self.total for m in self.mask):
+            s.fail(f"mask {self.mask} names anchors outside num={self.total}", "mask")
+        self.num = len(self.mask)
+        expected = self.num * (self.classes + 4 + 1)
+        if expected != c:
+            s.fail(f"len(mask)*(classes+4+1) = {self.num}*({self.classes}+5) = {expected} does not match "
+                   f"the {c} channels of the layer before", "classes")
+        self.max_boxes = check_positive(s, "max", s.int("max", MAX_TRUTHS), 1 << 16)
+        self.jitter = s.float("jitter", .2)
+        self.ignore_thresh = s.float("ignore_thresh", .5)
+        self.truth_thresh = s.float("truth_thresh", 1)
+        self.random = s.int("random", 0)
+        self.map_file = s.str("map")
+        if self.map_file:
+            s.fail("'map' on a [yolo] layer is not supported by darknet_py yet", "map")
+        biases = np.full(self.total * 2, .5, dtype=F)     # darknet make_yolo_layer default
+        anchors = s.floats("anchors")
+        if anchors:
+            if len(anchors) != 2 * self.total:
+                s.fail(f"anchors has {len(anchors)} numbers but num={self.total} needs {2 * self.total}",
+                       "anchors")
+            biases[:] = anchors
+        self.biases = biases
+        self.net_width, self.net_height = ctx.net.width, ctx.net.height
+        self.out_shape = self.in_shape
+
+    def summary(self):
+        return "yolo"
+
+    def entries(self, x):
+        """View [N, C, H, W] as [N, n, 4 + 1 + classes, H, W]."""
+        n, _, h, w = x.shape
+        return x.reshape(n, self.num, 4 + 1 + self.classes, h, w)
+
+    def forward(self, inputs, state):
+        out = self.entries(inputs[0].copy())
+        out[:, :, 0:2] = logistic(out[:, :, 0:2])
+        out[:, :, 4:] = logistic(out[:, :, 4:])
+        if state.train and state.truth is not None:
+            from .yolo_loss import yolo_loss
+            yolo_loss(self, out, state)
+        return out.reshape(inputs[0].shape)
+
+    def backward(self, inputs, output, delta, input_deltas, state):
+        """darknet backward_yolo_layer: the loss's deltas go to the logits as they are (no
+        logistic gradient), added into the input's delta."""
+        if input_deltas[0] is not None:
+            input_deltas[0] += delta.reshape(input_deltas[0].shape)

@@ -1,0 +1,41 @@
+"""Every cfg of pjreddie's cfg folder builds (`summary`), or is refused with one line naming
+the cfg, the line and why: the layers darknet_py does not build ([local], [crop],
+[detection], sequence networks, reorg's 'extra')."""
+import shutil
+
+import pytest
+from helpers import DARKNET_CFG
+
+from darknet_py.cli import main
+
+PJREDDIE = DARKNET_CFG / "pjreddie"
+REFUSED = {          # cfg -> words the one-line reason must hold
+    "go.cfg": "'extra' is not supported", "go.test.cfg": "'extra' is not supported",
+    "gru.cfg": "sequence (rnn/gru/crnn) network", "rnn.cfg": "sequence (rnn/gru/crnn) network",
+    "rnn.train.cfg": "sequence (rnn/gru/crnn) network",
+    "strided.cfg": "[crop] is not supported", "vgg-16.cfg": "[crop] is not supported",
+    "t1.test.cfg": "[detection] is not supported", "yolov1-tiny.cfg": "[detection] is not supported",
+    "yolov1.cfg": "[local] is not supported",
+}
+CFGS = sorted(p.name for p in PJREDDIE.glob("*.cfg")) if PJREDDIE.is_dir() else []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CFGS)
+def test_every_pjreddie_cfg_builds_or_says_why(name, tmp_path, monkeypatch, capsys):
+    (tmp_path / "data").mkdir()
+    shutil.copy(DARKNET_CFG / "9k.tree", tmp_path / "data" / "9k.tree")     # darknet's relative tree= path
+    monkeypatch.chdir(tmp_path)
+    rc = main(["summary", str(PJREDDIE / name)])
+    captured = capsys.readouterr()
+    if name in REFUSED:
+        assert rc == 2
+        line = captured.err.strip().splitlines()[-1]
+        assert line.startswith(f"darknet_py: {PJREDDIE / name}:") and REFUSED[name] in line, line
+    else:
+        assert rc == 0, captured.err
+        assert captured.out.splitlines()[-1].startswith("Total BFLOPS")
+
+
+def test_the_cfg_folder_is_there():
+    assert len(CFGS) == 45, f"pjreddie's cfg folder expected in {PJREDDIE}"
