@@ -59,9 +59,9 @@ def conv(filters, size=3, bn=True, activation="leaky"):
 MAXPOOL = "[maxpool]\nsize=2\nstride=2\n"
 
 
-# the subfolders discovered beside the golden folder, by kind: yolov3/'s forward and detection
-# cases (its training case and yolo9000/ wait for their issues' comparisons)
-GOLDEN_SUBFOLDERS = {"fwd": ("yolov3",), "det": ("yolov3",)}
+# the subfolders discovered beside the golden folder, by kind (yolo9000/ waits for joint tree
+# training)
+GOLDEN_SUBFOLDERS = {"fwd": ("yolov3",), "det": ("yolov3",), "train": ("yolov3",)}
 
 
 def golden_cases(kind):

@@ -26,6 +26,14 @@ import darknet_py
 
 RTOL = 1e-4
 OUTLIER_RTOL = 1e-3
+# Max-pool near-ties measured to route one delta cell unlike Darknet, by (case, step): the
+# max-pool layer. In train_yolov3-tiny-custom_96 step 2, L006's window at image 0, channel
+# 15, rows 12-13, column 8 holds 1.2690680 and 1.2690675 here (numpy, numba) where Darknet and
+# torch hold 1.2690659 and 1.2690687: 4e-7 apart, float noise. The misrouted cell moves the
+# gradients of L000-L005 (4 of L000's 16 biases by up to 2.2e-4 of their scale), so in that
+# step the parameters of the layers before the max-pool are held to OUTLIER_RTOL; every other
+# tensor of the step, and every layer after the max-pool, keeps RTOL.
+NEAR_TIES = {("train_yolov3-tiny-custom_96_seed36_conv1x1sum", 2): 6}
 UPDATE_NAMES = {"biases": "bias_updates", "scales": "scale_updates", "weights": "weight_updates"}
 
 
@@ -126,11 +134,15 @@ def test_training_steps_match_darknet(case, backend):
             if step == 1 and "layers" in h5["step1"]:
                 check_step1_layers(net, h5["step1/layers"], captured, what)
             net.backend.sync_params(net)
+            tied_below = NEAR_TIES.get((case.stem, step), 0)
             if "params" in h5[f"step{step}"]:
                 for name, group in h5[f"step{step}/params"].items():
                     layer = net.layers[int(name[1:])]
                     for key in group:
-                        assert_close_but_flips(layer.params[key], group[key][()], f"{what} {name}.{key}")
+                        if layer.index < tied_below:
+                            assert_close(layer.params[key], group[key][()], OUTLIER_RTOL, f"{what} {name}.{key}")
+                        else:
+                            assert_close_but_flips(layer.params[key], group[key][()], f"{what} {name}.{key}")
         if "region_stdout" in h5.attrs and h5.attrs["region_stdout"]:
             check_region_lines(region_lines, h5.attrs["region_stdout"])
 
