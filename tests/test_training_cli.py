@@ -200,3 +200,63 @@ def test_calc_anchors_output_pasted_into_a_cfg_trains(shapes, tmp_path, capsys):
     assert main(["detector", "train", str(shapes / "shapes.data"), str(cfg), "-max_batches", "25"]) == 0
     losses = [float(line.split()[1].rstrip(",")) for line in iteration_lines(capsys.readouterr().out)]
     assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:5]), losses
+
+
+YOLO_CFG = """[net]
+batch=8
+subdivisions=1
+width=64
+height=64
+channels=3
+momentum=0.9
+decay=0.0005
+learning_rate=0.001
+burn_in=0
+max_batches=1000
+policy=constant
+""" + conv(8) + MAXPOOL + conv(16) + MAXPOOL + conv(16) + """[convolutional]
+size=1
+stride=1
+pad=1
+filters=27
+activation=linear
+[yolo]
+mask=3,4,5
+anchors=6,6, 10,10, 14,14, 20,20, 28,28, 40,40
+classes=4
+num=6
+ignore_thresh=.7
+[route]
+layers=-3
+""" + conv(8, size=1) + """[upsample]
+stride=2
+[route]
+layers=-1,-8
+""" + conv(16) + """[convolutional]
+size=1
+stride=1
+pad=1
+filters=27
+activation=linear
+[yolo]
+mask=0,1,2
+anchors=6,6, 10,10, 14,14, 20,20, 28,28, 40,40
+classes=4
+num=6
+ignore_thresh=.7
+"""
+
+
+def test_yolo_heads_train(shapes, tmp_path, capsys):
+    """detector train on a two-head YOLOv3-style cfg (route, upsample): both heads print
+    Darknet's 'Region N' lines, the loss falls, the weights are written."""
+    cfg = tmp_path / "yolo.cfg"
+    cfg.write_text(YOLO_CFG)
+    assert main(["detector", "train", str(shapes / "shapes.data"), str(cfg), "-max_batches", "30",
+                 "-backend", "numpy"]) == 0
+    out = capsys.readouterr().out
+    assert {line.split(" Avg")[0] for line in out.splitlines() if line.startswith("Region ")} == {"Region 6",
+                                                                                                 "Region 13"}
+    losses = [float(line.split()[1].rstrip(",")) for line in iteration_lines(out)]
+    assert len(losses) == 30 and np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5]), losses
+    assert darknet_py.load_network(cfg, shapes / "backup" / "yolo_final.weights").seen == 30 * 8

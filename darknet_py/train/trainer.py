@@ -105,9 +105,9 @@ def train_detector(datacfg, cfgfile, weightfile=None, backend=("numpy", None, "f
     out(base)
     net = start_network(cfgfile, weightfile, backend, seed, clear)
     net.world = world
-    region = net.output_layer
-    if region.kind != "region":
-        raise DarknetError(f"detector train needs a [region] last layer, not [{region.kind}]", cfgfile)
+    region = net.output_layer               # a [region] or the last [yolo] head
+    if region.kind not in ("region", "yolo"):
+        raise DarknetError(f"detector train needs a [region] or [yolo] last layer, not [{region.kind}]", cfgfile)
     limit = max_batches or net.net.max_batches
     images_per_step = net.net.batch * net.net.subdivisions
     imgs = images_per_step * world
