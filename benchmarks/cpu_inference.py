@@ -2,7 +2,7 @@
 """CPU inference benchmark: darknet_py's backends beside OpenCV's Darknet importer and
 PyTorch eager (channels_last), each in its own process, in one sitting.
 
-usage: python benchmarks/cpu_inference.py [-cfgs yolov2-voc,yolov2-tiny-voc] [-size 416]
+usage: python benchmarks/cpu_inference.py [-cfgs yolov2-voc,yolov2-tiny-voc,PATH.cfg] [-size 416]
                                           [-batches 1,8] [-runs 5] [-repeat 1] [-fresh]
                                           [-peers numpy,torch,opencv,pytorch,numba@DIR]
 
@@ -98,7 +98,9 @@ def main():
     print(f"machine: {os.cpu_count()} cores; measured sgemm {gflops:.0f} GFLOP/s")
     with tempfile.TemporaryDirectory() as tmp:
         for name in a.cfgs.split(","):
-            cfg = REPO / "cfg" / f"{name}.cfg"
+            # a project cfg by name, or any cfg by path (AlexeyAB's yolov4-tiny.cfg...)
+            cfg = Path(name) if name.endswith(".cfg") else REPO / "cfg" / f"{name}.cfg"
+            name = cfg.stem
             net = darknet_py.load_network(cfg)
             net.resize(a.size, a.size)
             weights = Path(tmp) / f"{name}.weights"

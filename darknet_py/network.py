@@ -262,6 +262,10 @@ class Network:
         Returns the passes' summed cost divided by the number of images."""
         x = self.check_input(x)
         truth = np.asarray(truth, dtype=np.float32)
+        for layer in self.layers:
+            refusal = layer.training_refusal()
+            if refusal:
+                layer.section.fail(*refusal)
         per_pass = self.net.batch
         if x.shape[0] % per_pass:
             raise DarknetError(f"train_step got {x.shape[0]} images; the cfg's batch/subdivisions "

@@ -52,6 +52,8 @@ CASES = {
                                        "[convolutional]\nfilters=3\nsize=1\nactivation=linear\n"
                                        "[shortcut]\nfrom=-3\n"),
     "upsample": (3, 3, 5, "[upsample]\nstride=2\nscale=.5\n"),
+    "route groups": (4, 3, 5, "[convolutional]\nfilters=6\nsize=3\nstride=1\npad=1\nactivation=leaky\n"
+                              "[route]\nlayers=-1,-2\ngroups=2\ngroup_id=1\n"),
     "upsample reverse": (3, 6, 4, "[upsample]\nstride=-2\n"),
     "yolo": (2 * 8, 5, 3, "[yolo]\nmask=1,2\nanchors=10,14, 23,27, 37,58\nclasses=3\nnum=3\n"),
 }
@@ -88,9 +90,14 @@ def run(net, train, seed=3):
     return outputs, [net.delta(i) for i in range(len(net.layers))], net.updates.copy()
 
 
+# AlexeyAB's mish, swish and hard_mish run inference only (training them is refused)
+MODES = [pytest.param(case, train, id=f"{case}-{'training' if train else 'inference'}")
+         for case in sorted(CASES) for train in (False, True)
+         if not (train and case.split()[-1] in activations.INFERENCE_ONLY)]
+
+
 @pytest.mark.parametrize("backend", [b for b in BACKENDS if b.id != "numpy"])
-@pytest.mark.parametrize("train", [False, True], ids=["inference", "training"])
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case,train", MODES)
 def test_layer_matches_reference(tmp_path, case, backend, train):
     expected = run(build(tmp_path, case), train)
     actual = run(build(tmp_path, case, backend), train)
@@ -104,8 +111,8 @@ def test_layer_matches_reference(tmp_path, case, backend, train):
 
 TRUE_GRADIENT = ["conv3x3 stride2 pad0", "conv groups", "maxpool 2/2 odd", "maxpool 3/2", "avgpool",
                  "route two", "reorg", "reorg reverse", "connected", "upsample", "upsample reverse",
-                 "shortcut from larger", "shortcut from smaller"] + \
-                [f"activation {n}" for n in activations.NAMES if n != "stair"]
+                 "shortcut from larger", "shortcut from smaller", "route groups"] + \
+                [f"activation {n}" for n in activations.NAMES if n != "stair" and n not in activations.INFERENCE_ONLY]
 
 
 @pytest.mark.parametrize("case", TRUE_GRADIENT)

@@ -318,3 +318,15 @@ def test_a_connected_output_feeds_the_next_layer_as_an_image(tmp_path, after):
         net.backend.sync_params(net)
         assert loss == pytest.approx(losses[0], rel=1e-4)
         assert_close(net.params, nets[0].params, 1e-4, f"{net.backend.name} parameters after a step")
+
+
+def test_training_what_is_implemented_for_inference_only_is_refused(shapes, tmp_path, capsys):
+    """AlexeyAB's mish (its gradient needs the input) and yolov4's loss options run inference
+    only: training them is one line naming the option's line, before anything is written."""
+    cfg = tmp_path / "mish.cfg"
+    cfg.write_text(SMALL.format(max=4).replace("activation=leaky", "activation=mish"))
+    line = one_line_error(capsys, train(shapes / "shapes.data", cfg))
+    assert f"{cfg}:15: [convolutional] training with activation=mish is not implemented" in line
+    assert not (shapes / "backup" / "mish_final.weights").exists()
+    net = darknet_py.load_network(cfg)                       # inference runs
+    assert np.isfinite(net.forward(np.zeros((1, 3, 64, 64), np.float32))).all()

@@ -67,10 +67,13 @@ class Section:
     def floats(self, key):
         return self._list(key, "numbers", float)
 
+    def line_of(self, key=None):
+        """The line of ``key``'s option, or of the section header."""
+        return self.options[key][1] if key in self.options else self.line
+
     def fail(self, message, key=None):
         """Raise a DarknetError pointing at ``key``'s line (or the section header)."""
-        line = self.options[key][1] if key in self.options else self.line
-        raise DarknetError(f"[{self.kind}] {message}", self.path, line)
+        raise DarknetError(f"[{self.kind}] {message}", self.path, self.line_of(key))
 
     def warn_unused(self):
         # darknet: option_unused prints "Unused field: 'key = value'"

@@ -24,6 +24,10 @@ FORWARD = {
     "hardtan": lambda x: np.clip(x, F(-1), F(1)),
     "lhtan": lambda x: np.where(x < 0, F(.001) * x, np.where(x > 1, F(.001) * (x - F(1)) + F(1), x)),
     "linear": lambda x: x,
+    # AlexeyAB's, for YOLOv4 (activations.c): inference only, their gradients need the input
+    "mish": lambda x: x * (F(2) / (F(1) + np.exp(F(-2) * softplus(x))) - F(1)),
+    "swish": lambda x: x * logistic(x),
+    "hard_mish": lambda x: np.where(x > 0, x, np.where(x > -2, x * x / F(2) + x, F(0))),
 }
 
 GRADIENT = {
@@ -44,6 +48,9 @@ GRADIENT = {
 }
 
 NAMES = tuple(FORWARD)
+# activations whose gradient Darknet takes from the pre-activation input, which the layers here
+# do not keep: networks using them run inference only
+INFERENCE_ONLY = ("mish", "swish", "hard_mish")
 
 
 def activate(x, name):
@@ -54,9 +61,16 @@ def gradient(y, name):
     return np.asarray(GRADIENT[name](y), dtype=F)
 
 
+def softplus(x, threshold=20):
+    """AlexeyAB's softplus_activate: x above the threshold, exp(x) below its negative."""
+    with np.errstate(over="ignore"):
+        return np.where(x > threshold, x, np.where(x < -threshold, np.exp(x), np.log(np.exp(x) + F(1)))).astype(F)
+
+
 def logistic(x):
-    """darknet logistic_activate: 1 / (1 + exp(-x))."""
-    return F(1) / (F(1) + np.exp(-x))
+    """darknet logistic_activate: 1 / (1 + exp(-x)) (exp overflowing to inf gives 0, as in C)."""
+    with np.errstate(over="ignore"):
+        return F(1) / (F(1) + np.exp(-x))
 
 
 def softmax(x, axis):

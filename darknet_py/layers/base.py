@@ -3,6 +3,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .activations import INFERENCE_ONLY
+
 
 @dataclass
 class BuildContext:
@@ -83,6 +85,14 @@ class Layer:
     @property
     def bflops(self):
         return 0.0
+
+    def training_refusal(self):
+        """Why this layer cannot be trained here (an option whose training darknet_py does not
+        implement), as (message, cfg option), or None."""
+        activation = getattr(self, "activation", None)
+        if activation in INFERENCE_ONLY:
+            return f"training with activation={activation} is not implemented (inference only)", "activation"
+        return None
 
     # -- reference math (the NumPy backend) ------------------------------------------
     def forward(self, inputs, state):

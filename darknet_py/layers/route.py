@@ -1,4 +1,6 @@
-"""[route]: concatenate earlier layers' outputs along channels (darknet: route_layer.c)."""
+"""[route]: concatenate earlier layers' outputs along channels (darknet: route_layer.c);
+AlexeyAB's ``groups``/``group_id`` take the group_id-th of ``groups`` equal channel slices of
+each input (yolov4-tiny's CSP blocks)."""
 import numpy as np
 
 from .base import Layer
@@ -19,31 +21,44 @@ class Route(Layer):
             if not 0 <= absolute < ctx.index:
                 s.fail(f"layer index {i} is out of range (this is layer {ctx.index})", "layers")
             self.input_layers.append(absolute)
-        first = ctx.layers[self.input_layers[0]]
-        c, h, w = first.out_shape
-        for j in self.input_layers[1:]:
+        self.groups = s.int("groups", 1)
+        self.group_id = s.int("group_id", 0)
+        if self.groups < 1 or not 0 <= self.group_id < self.groups:
+            s.fail(f"groups={self.groups}, group_id={self.group_id}: need groups >= 1 and 0 <= group_id < groups",
+                   "group_id")
+        _, h, w = ctx.layers[self.input_layers[0]].out_shape
+        c = 0
+        for j in self.input_layers:
             oc, oh, ow = ctx.layers[j].out_shape
             if (oh, ow) != (h, w):
                 s.fail(f"layer {j} is {ow}x{oh} but layer {self.input_layers[0]} is {w}x{h}: "
                        "routed layers must share width and height", "layers")
-            c += oc
+            if oc % self.groups:
+                s.fail(f"groups={self.groups} does not divide layer {j}'s {oc} channels", "groups")
+            c += oc // self.groups
         self.out_shape = (c, h, w)
         self.in_shape = self.out_shape
+
+    def part(self, channels):
+        """The channels of an input of ``channels`` that this route takes."""
+        size = channels // self.groups
+        return slice(self.group_id * size, (self.group_id + 1) * size)
 
     def summary(self):
         return "route " + "".join(f" {i}" for i in self.input_layers)
 
     def forward(self, inputs, state):
-        if len(inputs) == 1:
+        if len(inputs) == 1 and self.groups == 1:
             return inputs[0]
-        n = inputs[0].shape[0]
-        return np.concatenate([x.reshape(n, -1, *x.shape[2:]) for x in inputs], axis=1)
+        return np.concatenate([x[:, self.part(x.shape[1])] for x in inputs], axis=1)
 
     def backward(self, inputs, output, delta, input_deltas, state):
-        """darknet backward_route_layer: each slice is added to the layer it came from."""
+        """darknet backward_route_layer: each slice is added to the layer (and, with groups,
+        the channels) it came from."""
         offset = 0
         for x, target in zip(inputs, input_deltas):
-            c = x.shape[1]
+            part = self.part(x.shape[1])
+            c = part.stop - part.start
             if target is not None:
-                target += delta[:, offset:offset + c].reshape(target.shape)
+                target[:, part] += delta[:, offset:offset + c]
             offset += c

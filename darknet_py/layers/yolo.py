@@ -38,6 +38,20 @@ class Yolo(Layer):
         self.map_file = s.str("map")
         if self.map_file:
             s.fail("'map' on a [yolo] layer is not supported by darknet_py yet", "map")
+        # AlexeyAB's: the x, y logistics stretched (applied in the forward, as it does)
+        self.scale_x_y = s.float("scale_x_y", 1)
+        if s.int("new_coords", 0):
+            s.fail("new_coords=1 (AlexeyAB's scaled-YOLOv4 decode) is not supported by darknet_py", "new_coords")
+        nms_kind = s.str("nms_kind", "default")
+        if nms_kind not in ("default", "greedynms"):
+            s.fail(f"nms_kind={nms_kind} is not supported by darknet_py (greedynms: Darknet's NMS)", "nms_kind")
+        s.float("beta_nms", .6)              # read by diounms only
+        # AlexeyAB's loss and augmentation options: they change training, not inference
+        self.alexeyab_training = [key for key, default in (("iou_loss", "mse"), ("iou_normalizer", "0.75"),
+                                                           ("cls_normalizer", "1"), ("obj_normalizer", "1"),
+                                                           ("resize", "1"), ("iou_thresh", "1"),
+                                                           ("max_delta", None))
+                                  if s.str(key) is not None and s.str(key) not in (default, "1.0")]
         biases = np.full(self.total * 2, .5, dtype=F)     # darknet make_yolo_layer default
         anchors = s.floats("anchors")
         if anchors:
@@ -52,6 +66,14 @@ class Yolo(Layer):
     def summary(self):
         return "yolo"
 
+    def training_refusal(self):
+        if self.alexeyab_training:
+            key = self.alexeyab_training[0]
+            return f"training with AlexeyAB's {key}= is not implemented (inference only)", key
+        if self.scale_x_y != 1:
+            return "training with scale_x_y is not implemented (inference only)", "scale_x_y"
+        return None
+
     def entries(self, x):
         """View [N, C, H, W] as [N, n, 4 + 1 + classes, H, W]."""
         n, _, h, w = x.shape
@@ -60,6 +82,8 @@ class Yolo(Layer):
     def forward(self, inputs, state):
         out = self.entries(inputs[0].copy())
         out[:, :, 0:2] = logistic(out[:, :, 0:2])
+        if self.scale_x_y != 1:              # AlexeyAB: scal_add_cpu(x, scale, -(scale - 1)/2)
+            out[:, :, 0:2] = out[:, :, 0:2] * F(self.scale_x_y) + F(-.5 * (self.scale_x_y - 1))
         out[:, :, 4:] = logistic(out[:, :, 4:])
         if state.train and state.truth is not None:
             from .yolo_loss import yolo_loss

@@ -85,7 +85,10 @@ def _upsample(module, layer, y):
 def _yolo(module, layer, y):
     n, _, h, w = y.shape
     e = y.float().reshape(n, layer.num, 5 + layer.classes, h, w)
-    parts = [torch.sigmoid(e[:, :, :2]), e[:, :, 2:4], torch.sigmoid(e[:, :, 4:])]
+    xy = torch.sigmoid(e[:, :, :2])
+    if layer.scale_x_y != 1:
+        xy = xy * layer.scale_x_y - .5 * (layer.scale_x_y - 1)
+    parts = [xy, e[:, :, 2:4], torch.sigmoid(e[:, :, 4:])]
     return torch.cat(parts, 2).reshape(n, -1, h, w)
 
 
@@ -139,7 +142,7 @@ class DarknetInference(torch.nn.Module):
         for layer in self.layers:
             inputs = [x if i < 0 else outs[i] for i in layer.input_layers]
             if isinstance(layer, Route):
-                outs.append(torch.cat(inputs, 1) if len(inputs) > 1 else inputs[0])
+                outs.append(torch.cat([x[:, layer.part(x.shape[1])] for x in inputs], 1))
             elif isinstance(layer, Shortcut):
                 outs.append(_shortcut(self, layer, *inputs))
             else:

@@ -129,15 +129,18 @@ def avgpool_backward(b, layer, inputs, output, delta, input_deltas, state):
 
 
 def route_forward(b, layer, inputs, state):
-    return inputs[0] if len(inputs) == 1 else torch.cat(inputs, 1)
+    if len(inputs) == 1 and layer.groups == 1:
+        return inputs[0]
+    return torch.cat([x[:, layer.part(x.shape[1])] for x in inputs], 1)
 
 
 def route_backward(b, layer, inputs, output, delta, input_deltas, state):
     offset = 0
     for x, target in zip(inputs, input_deltas):
-        c = x.shape[1]
+        part = layer.part(x.shape[1])
+        c = part.stop - part.start
         if target is not None:
-            target += delta[:, offset:offset + c]
+            target[:, part] += delta[:, offset:offset + c]
         offset += c
 
 
@@ -291,6 +294,8 @@ def yolo_forward(b, layer, inputs, state):
     x = inputs[0]
     out = layer.entries(x).clone()
     out[:, :, 0:2] = torch.sigmoid(out[:, :, 0:2])
+    if layer.scale_x_y != 1:
+        out[:, :, 0:2] = out[:, :, 0:2] * layer.scale_x_y - .5 * (layer.scale_x_y - 1)
     out[:, :, 4:] = torch.sigmoid(out[:, :, 4:])
     if state.train and state.truth is not None:
         # the loss is Darknet's loop over truths: the reference's, on the host (small data)
