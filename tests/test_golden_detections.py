@@ -32,6 +32,21 @@ def network_output(h5, net):
     return net.predict(x[None])[0]   # the fast inference path, as detector test runs it
 
 
+def check_before_and_after_nms(dets, g, what):
+    """The (row, class) pairs above the threshold exactly, boxes, objectness and probabilities
+    before do_nms_sort, and the pairs it keeps and their probabilities after. Returns (the
+    order it leaves, Darknet's post-NMS probabilities)."""
+    assert ((dets.prob > 0) == (g["pre_nms_prob"][()] > 0)).all(), what
+    assert_close(dets.boxes, g["pre_nms_box"][()], RTOL, what + " boxes")
+    assert_close(dets.objectness, g["pre_nms_objectness"][()], RTOL, what + " objectness")
+    assert_close(dets.prob, g["pre_nms_prob"][()], RTOL, what + " pre-NMS prob")
+    order = do_nms_sort(dets, float(g.attrs["nms"]))
+    post = g["post_nms_prob"][()]
+    assert ((dets.prob > 0) == (post > 0)).all(), what + ": NMS kept other boxes"
+    assert_close(dets.prob, post, RTOL, what + " post-NMS prob")
+    return order, post
+
+
 @pytest.mark.parametrize("case", cases_with_detections())
 def test_detections_match_darknet(case, backend, in_darknet_cfg_dir):
     with open_h5(case) as h5:
@@ -51,14 +66,7 @@ def test_detections_match_darknet(case, backend, in_darknet_cfg_dir):
             what = f"{case.stem}/{group_name}"
             # counts are exact: the same detections pass each threshold
             assert (dets.objectness > 0).sum() == (g["pre_nms_objectness"][()] > 0).sum(), what
-            assert ((dets.prob > 0) == (g["pre_nms_prob"][()] > 0)).all(), what
-            assert_close(dets.boxes, g["pre_nms_box"][()], RTOL, what + " boxes")
-            assert_close(dets.objectness, g["pre_nms_objectness"][()], RTOL, what + " objectness")
-            assert_close(dets.prob, g["pre_nms_prob"][()], RTOL, what + " pre-NMS prob")
-            order = do_nms_sort(dets, float(a["nms"]))
-            post = g["post_nms_prob"][()]
-            assert ((dets.prob > 0) == (post > 0)).all(), what + ": NMS kept other boxes"
-            assert_close(dets.prob, post, RTOL, what + " post-NMS prob")
+            order, post = check_before_and_after_nms(dets, g, what)
             # the set of rows darknet left at the end (zero objectness) is the same
             total = int((g["post_nms_sorted_objectness"][()] > 0).sum())
             assert set(order[:total]) == set(g["post_nms_sorted_orig_index"][()][:total]), what
@@ -102,13 +110,6 @@ def test_yolo_detections_match_darknet(case, backend, in_darknet_cfg_dir):
                                              bool(a["relative"])) for head in heads])
             what = f"{case.stem}/{group_name}"
             assert len(dets) == int(a["nboxes"]) == len(g["pre_nms_objectness"][()]), what
-            assert ((dets.prob > 0) == (g["pre_nms_prob"][()] > 0)).all(), what
-            assert_close(dets.boxes, g["pre_nms_box"][()], RTOL, what + " boxes")
-            assert_close(dets.objectness, g["pre_nms_objectness"][()], RTOL, what + " objectness")
-            assert_close(dets.prob, g["pre_nms_prob"][()], RTOL, what + " pre-NMS prob")
-            order = do_nms_sort(dets, float(a["nms"]))
-            post = g["post_nms_prob"][()]
-            assert ((dets.prob > 0) == (post > 0)).all(), what + ": NMS kept other boxes"
-            assert_close(dets.prob, post, RTOL, what + " post-NMS prob")
+            order, post = check_before_and_after_nms(dets, g, what)
             assert np.array_equal(order, g["post_nms_sorted_orig_index"][()]), what
             assert len(np.flatnonzero(post.reshape(-1) > 0)) == len(g["final_prob"][()]), what

@@ -24,20 +24,26 @@ PRIOR_SEEN = 12800      # darknet: if(*(net.seen) < 12800) pull every anchor tow
 MAX_TRUTHS = 30         # darknet's loops run t < 30
 
 
-def delta_region_box(layer, truth, pred_box, out_cell, delta_cell, n, i, j, scale):
-    """darknet delta_region_box on one (image, anchor, cell): writes 4 deltas, returns IoU."""
-    lh, lw = layer.out_shape[1:]
+def delta_box(truth, pred_box, out_cell, delta_cell, i, j, grid, units, anchor, scale):
+    """darknet delta_region_box / delta_yolo_box on one (image, anchor, cell), grid (lw, lh):
+    targets ``x*lw - i``, ``y*lh - j``, ``log(w*units_w / anchor_w)``, ``log(h*units_h /
+    anchor_h)`` (units: the grid for the region layer's anchors in cells, the network's input
+    for yolo's in pixels), deltas ``scale * (target - output)``; returns the IoU."""
     iou = float(box_iou(np.asarray(truth, dtype=F), pred_box[None])[0])
-    tx = F(truth[0]) * F(lw) - F(i)
-    ty = F(truth[1]) * F(lh) - F(j)
-    tw = F(np.log(np.float64(F(truth[2]) * F(lw) / layer.biases[2 * n])))
-    th = F(np.log(np.float64(F(truth[3]) * F(lh) / layer.biases[2 * n + 1])))
+    targets = (F(truth[0]) * F(grid[0]) - F(i), F(truth[1]) * F(grid[1]) - F(j),
+               F(np.log(np.float64(F(truth[2]) * F(units[0]) / anchor[0]))),
+               F(np.log(np.float64(F(truth[3]) * F(units[1]) / anchor[1]))))
     scale = F(scale)
-    delta_cell[0] = scale * (tx - out_cell[0])
-    delta_cell[1] = scale * (ty - out_cell[1])
-    delta_cell[2] = scale * (tw - out_cell[2])
-    delta_cell[3] = scale * (th - out_cell[3])
+    for e, target in enumerate(targets):
+        delta_cell[e] = scale * (target - out_cell[e])
     return iou
+
+
+def delta_region_box(layer, truth, pred_box, out_cell, delta_cell, n, i, j, scale):
+    """darknet delta_region_box: anchors in grid cells."""
+    lh, lw = layer.out_shape[1:]
+    return delta_box(truth, pred_box, out_cell, delta_cell, i, j, (lw, lh), (lw, lh), layer.biases[2 * n:2 * n + 2],
+                     scale)
 
 
 def delta_region_class(layer, out_cell, delta_cell, class_id, scale):

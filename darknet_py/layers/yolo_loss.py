@@ -13,7 +13,7 @@ The cost is the sum of squared deltas."""
 import numpy as np
 
 from ..boxes import box_iou, yolo_boxes
-from .region_loss import ratio_text
+from .region_loss import delta_box, ratio_text
 
 F = np.float32
 
@@ -26,19 +26,10 @@ def image_truths(truth_row, max_boxes):
 
 
 def delta_yolo_box(layer, truth, pred_box, out_cell, delta_cell, anchor, i, j, scale):
-    """darknet delta_yolo_box on one (image, anchor, cell): writes 4 deltas, returns the IoU."""
+    """darknet delta_yolo_box: anchors in input pixels."""
     lh, lw = layer.out_shape[1:]
-    iou = float(box_iou(np.asarray(truth, dtype=F), pred_box[None])[0])
-    tx = F(truth[0]) * F(lw) - F(i)
-    ty = F(truth[1]) * F(lh) - F(j)
-    tw = F(np.log(np.float64(F(truth[2]) * F(layer.net_width) / layer.biases[2 * anchor])))
-    th = F(np.log(np.float64(F(truth[3]) * F(layer.net_height) / layer.biases[2 * anchor + 1])))
-    scale = F(scale)
-    delta_cell[0] = scale * (tx - out_cell[0])
-    delta_cell[1] = scale * (ty - out_cell[1])
-    delta_cell[2] = scale * (tw - out_cell[2])
-    delta_cell[3] = scale * (th - out_cell[3])
-    return iou
+    return delta_box(truth, pred_box, out_cell, delta_cell, i, j, (lw, lh), (layer.net_width, layer.net_height),
+                     layer.biases[2 * anchor:2 * anchor + 2], scale)
 
 
 def delta_yolo_class(out_cell, delta_cell, class_id):
