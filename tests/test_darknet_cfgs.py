@@ -39,3 +39,20 @@ def test_every_pjreddie_cfg_builds_or_says_why(name, tmp_path, monkeypatch, caps
 
 def test_the_cfg_folder_is_there():
     assert len(CFGS) == 45, f"pjreddie's cfg folder expected in {PJREDDIE}"
+
+
+@pytest.mark.slow
+def test_darknet53_conv_74_starts_yolov3(tmp_path):
+    """`partial darknet53.cfg W darknet53.conv.74 74`: the first 74 layers' parameters (40,620,640
+    floats after the 20-byte header), which yolov3.cfg loads as its prefix, as Darknet's
+    training recipe does."""
+    import darknet_py
+    from darknet_py.weights import layer_boundaries
+    weights, prefix = tmp_path / "d53.weights", tmp_path / "darknet53.conv.74"
+    assert main(["init", str(PJREDDIE / "darknet53.cfg"), str(weights)]) == 0
+    assert main(["partial", str(PJREDDIE / "darknet53.cfg"), str(weights), str(prefix), "74"]) == 0
+    backbone = darknet_py.load_network(PJREDDIE / "darknet53.cfg", weights)
+    floats = layer_boundaries(backbone.layers)[73]
+    assert floats == 40_620_640 and prefix.stat().st_size == 20 + 4 * floats
+    yolov3 = darknet_py.Network(PJREDDIE / "yolov3.cfg", weights=prefix, allow_prefix=True)
+    assert (yolov3.params[:floats] == backbone.params[:floats]).all()
