@@ -111,10 +111,10 @@ def train_classifier(datacfg, cfgfile, weightfile=None, backend=("numpy", None, 
                            f"lists {len(labels)} classes", cfgfile)
     out(f"Learning Rate: {net.net.learning_rate:g}, Momentum: {net.net.momentum:g}, Decay: {net.net.decay:g}")
     images = net.net.batch * net.net.subdivisions
-    loader = ClassificationLoader(paths, train_list, labels, net.net, seed, workers)
     limit = max_batches or net.net.max_batches
     checkpoints = Checkpoints(net, backup, base, out)
     checkpoints.check(limit, cfgfile)
+    loader = ClassificationLoader(paths, train_list, labels, net.net, seed, workers)
     epoch = net.seen // len(paths)
     avg_loss = -1.0
     stop_on_term()

@@ -5,7 +5,7 @@ import sys
 import time
 from pathlib import Path
 
-from .cfg import read_cfg
+from .cfg import head_classes
 from .data.datafile import DataConfig
 from .data.image import load_image, save_image
 from .data.labels import read_list
@@ -71,21 +71,12 @@ def test_detector(datacfg, cfg, weights, filename, thresh, hier_thresh, nms, out
     return 1 if failed else 0
 
 
-def region_classes(cfg):
-    """The classes of a cfg's [region] layer, or None."""
-    classes = None
-    for section in read_cfg(cfg):
-        if section.kind == "region":
-            classes = section.int("classes", 20)
-    return classes
-
-
 def default_data_for(cfg):
     """darknet detect reads cfg/coco.data; darknet_py takes the first .data file (in the cfg's
     folder, ./cfg, then the project's cfg/) whose classes equal the network's and whose names
     file lists as many names, Darknet's usual name for that count first."""
     cfg = resolve(cfg)
-    classes = region_classes(cfg)
+    classes = head_classes(cfg)
     usual = {20: "voc.data", 80: "coco.data", 9418: "combine9k.data"}.get(classes)
     seen = set()
     for folder in (Path(cfg).parent, Path("cfg"), PACKAGE_CFG):

@@ -8,11 +8,13 @@ import numpy as np
 from .data.image import letterbox_image, load_image
 from .errors import DarknetError
 from .files import atomic_write
+from .resources import resolve
 
 
 def load_input(path, net):
-    """An image (letterboxed to the net) or a float32 .npy [C,H,W] / [N,C,H,W] fed as is."""
-    path = Path(path)
+    """An image (letterboxed to the net; a bundled one by its name) or a float32 .npy [C,H,W] /
+    [N,C,H,W] fed as is."""
+    path = Path(resolve(path))
     if path.suffix.lower() == ".npy":
         try:
             x = np.load(path, allow_pickle=False)

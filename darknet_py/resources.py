@@ -28,14 +28,10 @@ def resolve(name):
 
 def bundled_models():
     """(cfg path, its classes or None, its shipped weights or None) for every bundled cfg."""
-    from .cfg import read_cfg
+    from .cfg import head_classes
     root = bundled_root()
     models = []
     for cfg in sorted((root / "cfg").glob("*.cfg")):
-        classes = None
-        for section in read_cfg(cfg):
-            if section.kind in ("region", "softmax", "connected") and classes is None:
-                classes = section.int("classes", 0) or None
         weights = root / "weights" / f"{cfg.stem}.weights"
-        models.append((cfg, classes, weights if weights.is_file() else None))
+        models.append((cfg, head_classes(cfg), weights if weights.is_file() else None))
     return models

@@ -99,7 +99,7 @@ def test_project_cfgs_build_the_original_networks(cfg, tmp_path, monkeypatch):
 
 
 # Darknet's parse_network_cfg output for yolov2-voc.cfg at 416 (format strings of
-# convolutional_layer.c, maxpool_layer.c, route_layer.c, reorg_layer.c, detection_layer.c).
+# convolutional_layer.c, maxpool_layer.c, route_layer.c, reorg_layer.c, region_layer.c).
 YOLOV2_VOC_SUMMARY_HEAD = """\
 layer     filters    size              input                output
     0 conv     32  3 x 3 / 1   416 x 416 x   3   ->   416 x 416 x  32  0.299 BFLOPs

@@ -1,6 +1,6 @@
 """A second, independent implementation: OpenCV's Darknet importer (opencv-python-headless<5)
 agrees with darknet_py layer by layer on yolov2-voc and yolov2-tiny-voc (the NumPy reference,
-golden weights) and on AlexeyAB's yolov4-tiny and yolov4 at 416 (generated weights): route
+golden weights) and on yolov3-tiny and AlexeyAB's yolov4-tiny and yolov4 at 416 (generated weights): route
 groups, scale_x_y, mish, SPP max-pools, shortcuts, upsampling and the yolo heads' boxes."""
 import cv2
 import numpy as np
@@ -67,13 +67,14 @@ ALEXEYAB = DARKNET_CFG / "alexeyab"
 GAIN = .72
 
 
-@pytest.mark.parametrize("name,backend", [("yolov4-tiny.cfg", "numpy"), ("yolov4.cfg", "numba")])
-def test_yolov4_agrees_with_opencv(name, backend, tmp_path):
+@pytest.mark.parametrize("cfg,backend", [(DARKNET_CFG / "pjreddie" / "yolov3-tiny.cfg", "numpy"),
+                                         (ALEXEYAB / "yolov4-tiny.cfg", "numpy"), (ALEXEYAB / "yolov4.cfg", "numba")],
+                         ids=["yolov3-tiny", "yolov4-tiny", "yolov4"])
+def test_yolo_networks_agree_with_opencv(cfg, backend, tmp_path):
     """Every layer but the yolo heads within RTOL of OpenCV's, then each head's boxes and
     objectness against OpenCV's rows (cell by cell, anchors within: get_yolo_detections at
     threshold -1, every row, boxes relative to the network input). yolov4 runs on the Numba backend (checked
     against the reference layer by layer elsewhere) to keep the suite's time."""
-    cfg = ALEXEYAB / name
     weights = tmp_path / "generated.weights"
     generated = darknet_py.Network(cfg, seed=11)
     for layer in generated.layers:       # Darknet's initialisation with a gain, as the golden

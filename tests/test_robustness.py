@@ -177,6 +177,9 @@ def test_detect_finds_the_data_file_that_fits(tmp_path, capsys, monkeypatch):
     names = {line.split(":")[0] for line in captured.out.splitlines()[1:]}
     assert names and names <= {"circle", "square", "triangle", "star"}, captured.out
     assert "shapes.data" in captured.err
+    from darknet_py.detector import default_data_for
+    assert default_data_for(REPO / "cfg" / "yolov3-tiny.cfg").endswith("coco.data")    # a [yolo] head
+    assert default_data_for(REPO / "cfg" / "yolov3-voc.cfg").endswith("voc.data")
     lonely = tmp_path / "seven.cfg"
     lonely.write_text(CFG.read_text().replace("classes=4", "classes=7").replace("filters=45", "filters=60"))
     monkeypatch.setattr("darknet_py.detector.PACKAGE_CFG", tmp_path / "none")

@@ -202,49 +202,17 @@ def test_calc_anchors_output_pasted_into_a_cfg_trains(shapes, tmp_path, capsys):
     assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:5]), losses
 
 
-YOLO_CFG = """[net]
-batch=8
-subdivisions=1
-width=64
-height=64
-channels=3
-momentum=0.9
-decay=0.0005
-learning_rate=0.001
-burn_in=0
-max_batches=1000
-policy=constant
-""" + conv(8) + MAXPOOL + conv(16) + MAXPOOL + conv(16) + """[convolutional]
-size=1
-stride=1
-pad=1
-filters=27
-activation=linear
-[yolo]
-mask=3,4,5
-anchors=6,6, 10,10, 14,14, 20,20, 28,28, 40,40
-classes=4
-num=6
-ignore_thresh=.7
-[route]
-layers=-3
-""" + conv(8, size=1) + """[upsample]
-stride=2
-[route]
-layers=-1,-8
-""" + conv(16) + """[convolutional]
-size=1
-stride=1
-pad=1
-filters=27
-activation=linear
-[yolo]
-mask=0,1,2
-anchors=6,6, 10,10, 14,14, 20,20, 28,28, 40,40
-classes=4
-num=6
-ignore_thresh=.7
-"""
+def yolo_head(mask):
+    """A 1x1 linear conv of 3 * (5 + 4) filters and a [yolo] head over 6 pixel anchors."""
+    return (conv(27, size=1, bn=False, activation="linear") + f"[yolo]\nmask={mask}\n"
+            "anchors=6,6, 10,10, 14,14, 20,20, 28,28, 40,40\nclasses=4\nnum=6\nignore_thresh=.7\n")
+
+
+YOLO_CFG = ("[net]\nbatch=8\nsubdivisions=1\nwidth=64\nheight=64\nchannels=3\nmomentum=0.9\ndecay=0.0005\n"
+            "learning_rate=0.001\nburn_in=0\nmax_batches=1000\npolicy=constant\n"
+            + conv(8) + MAXPOOL + conv(16) + MAXPOOL + conv(16) + yolo_head("3,4,5")
+            + "[route]\nlayers=-3\n" + conv(8, size=1) + "[upsample]\nstride=2\n[route]\nlayers=-1,-8\n"
+            + conv(16) + yolo_head("0,1,2"))
 
 
 def test_yolo_heads_train(shapes, tmp_path, capsys):

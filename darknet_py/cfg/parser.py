@@ -160,3 +160,14 @@ def read_options(path):
 def read_cfg(path):
     """Read and parse a cfg file."""
     return parse_cfg_text(_read_text(path), path)
+
+
+def head_classes(path):
+    """The classes of a cfg's detection head (its last [region] or [yolo] section; 20 where
+    the option is absent, Darknet's default), or None for a network without one."""
+    classes = None
+    for section in read_cfg(path):
+        if section.kind in ("region", "yolo"):
+            classes = section.int("classes", 20)
+    return classes
+

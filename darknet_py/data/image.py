@@ -9,7 +9,6 @@ from PIL import Image, UnidentifiedImageError
 
 from ..errors import DarknetError
 from ..files import atomic_write
-from ..resources import resolve
 
 F = np.float32
 # images larger than this are refused before they are decoded (-max_pixels); Pillow's own
@@ -37,7 +36,7 @@ def _rgb_bytes(im):
 
 def load_image(path):
     """darknet load_image_color: 3 channels (grey replicated, alpha dropped), byte/255."""
-    path = Path(resolve(path))
+    path = Path(path)
     try:
         with Image.open(path) as im:
             w, h = im.size

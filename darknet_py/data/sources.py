@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from ..errors import DarknetError
+from ..resources import resolve
 from .labels import read_list
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -15,7 +16,8 @@ def is_many(filename):
 
 
 def image_sources(filename):
-    """One image, a folder of images, or a list file (.txt); None: Darknet's prompt."""
+    """One image, a folder of images, or a list file (.txt), a bundled one by its name where no
+    file on disk has it (``sample.png``); None: Darknet's prompt."""
     if filename is None:
         while True:
             print("Enter Image Path: ", end="", flush=True)
@@ -24,6 +26,7 @@ def image_sources(filename):
                 return
             if line.strip():
                 yield line.strip()
+    filename = resolve(filename)
     path = Path(filename)
     if path.is_dir():
         found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)

@@ -1,4 +1,4 @@
-"""[region]: YOLOv2's detection head (darknet: detection_layer.c).
+"""[region]: YOLOv2's detection head (darknet: region_layer.c).
 
 Memory layout per image: ``[n][coords + 1 + classes][h*w]`` (``entry_index``), which is
 the input conv's channel layout, so the output keeps the input's [N, C, H, W] shape.

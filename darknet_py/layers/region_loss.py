@@ -1,4 +1,4 @@
-"""The YOLOv2 region loss (darknet: detection_layer.c:forward_region_layer, training part).
+"""The YOLOv2 region loss (darknet: region_layer.c:forward_region_layer, training part).
 
 Deltas are Darknet's (target - output, no logistic gradient; the backward pass adds it).
 What Darknet does, and so this does:

@@ -79,12 +79,22 @@ class Yolo(Layer):
         n, _, h, w = x.shape
         return x.reshape(n, self.num, 4 + 1 + self.classes, h, w)
 
+    def scale_xy(self, xy):
+        """AlexeyAB's scale_x_y on the logistic x, y: scal_add_cpu(x, scale, -(scale - 1)/2)."""
+        if self.scale_x_y == 1:
+            return xy
+        # Python floats: a NumPy float32 array stays float32 (NEP 50), a torch tensor a tensor
+        return xy * self.scale_x_y + -.5 * (self.scale_x_y - 1)
+
+    def activate(self, entries, logistic):
+        """forward_yolo_layer's activations in place on [N, n, 5 + classes, H, W] (a NumPy array
+        or a torch tensor, with that library's logistic)."""
+        entries[:, :, 0:2] = self.scale_xy(logistic(entries[:, :, 0:2]))
+        entries[:, :, 4:] = logistic(entries[:, :, 4:])
+        return entries
+
     def forward(self, inputs, state):
-        out = self.entries(inputs[0].copy())
-        out[:, :, 0:2] = logistic(out[:, :, 0:2])
-        if self.scale_x_y != 1:              # AlexeyAB: scal_add_cpu(x, scale, -(scale - 1)/2)
-            out[:, :, 0:2] = out[:, :, 0:2] * F(self.scale_x_y) + F(-.5 * (self.scale_x_y - 1))
-        out[:, :, 4:] = logistic(out[:, :, 4:])
+        out = self.activate(self.entries(inputs[0].copy()), logistic)
         if state.train and state.truth is not None:
             from .yolo_loss import yolo_loss
             yolo_loss(self, out, state)

@@ -113,11 +113,11 @@ def train_detector(datacfg, cfgfile, weightfile=None, backend=("numpy", None, "f
     imgs = images_per_step * world
     out(f"Learning Rate: {net.net.learning_rate:g}, Momentum: {net.net.momentum:g}, "
         f"Decay: {net.net.decay:g}")
+    checkpoints = Checkpoints(net, backup, base, out, write=rank == 0)
+    checkpoints.check(limit, cfgfile, chart)
     loader = DetectionLoader(read_list(train_list), train_list, region.classes, region.max_boxes,
                              region.jitter, net.net.hue, net.net.saturation, net.net.exposure,
                              seed=seed, workers=workers, rank=rank)
-    checkpoints = Checkpoints(net, backup, base, out, write=rank == 0)
-    checkpoints.check(limit, cfgfile, chart)
     base_width = net.width
     chart = Chart(chart) if chart and rank == 0 else None
     avg_loss = -1.0

@@ -12,6 +12,7 @@ cache is complete for this version of the kernels.
 """
 import numpy as np
 
+from .activations import ACTIVATION_CODES
 from .algorithms import ALGORITHMS
 from .backend import NumbaBackend
 from .convolution import ConvShape
@@ -28,7 +29,7 @@ def compile_all():
     done = warm_marker()
     running = done.with_suffix(".running")
     running.touch()
-    leaky = 1
+    leaky = ACTIVATION_CODES["leaky"]
     backend = NumbaBackend()
     rng = np.random.default_rng(0)
 

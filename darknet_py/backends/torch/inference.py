@@ -85,10 +85,8 @@ def _upsample(module, layer, y):
 def _yolo(module, layer, y):
     n, _, h, w = y.shape
     e = y.float().reshape(n, layer.num, 5 + layer.classes, h, w)
-    xy = torch.sigmoid(e[:, :, :2])
-    if layer.scale_x_y != 1:
-        xy = xy * layer.scale_x_y - .5 * (layer.scale_x_y - 1)
-    parts = [xy, e[:, :, 2:4], torch.sigmoid(e[:, :, 4:])]
+    # concatenated, not assigned in place: the exported graph stays free of scatters
+    parts = [layer.scale_xy(torch.sigmoid(e[:, :, :2])), e[:, :, 2:4], torch.sigmoid(e[:, :, 4:])]
     return torch.cat(parts, 2).reshape(n, -1, h, w)
 
 

@@ -134,14 +134,9 @@ def route_forward(b, layer, inputs, state):
     return torch.cat([x[:, layer.part(x.shape[1])] for x in inputs], 1)
 
 
-def route_backward(b, layer, inputs, output, delta, input_deltas, state):
-    offset = 0
-    for x, target in zip(inputs, input_deltas):
-        part = layer.part(x.shape[1])
-        c = part.stop - part.start
-        if target is not None:
-            target[:, part] += delta[:, offset:offset + c]
-        offset += c
+def reference_backward(b, layer, inputs, output, delta, input_deltas, state):
+    """The reference's own backward, for layers whose backward is slices and additions."""
+    layer.backward(inputs, output, delta, input_deltas, state)
 
 
 def _reorg_pairs(b, layer):
@@ -292,11 +287,7 @@ def upsample_backward(b, layer, inputs, output, delta, input_deltas, state):
 
 def yolo_forward(b, layer, inputs, state):
     x = inputs[0]
-    out = layer.entries(x).clone()
-    out[:, :, 0:2] = torch.sigmoid(out[:, :, 0:2])
-    if layer.scale_x_y != 1:
-        out[:, :, 0:2] = out[:, :, 0:2] * layer.scale_x_y - .5 * (layer.scale_x_y - 1)
-    out[:, :, 4:] = torch.sigmoid(out[:, :, 4:])
+    out = layer.activate(layer.entries(x).clone(), torch.sigmoid)
     if state.train and state.truth is not None:
         # the loss is Darknet's loop over truths: the reference's, on the host (small data)
         yolo_loss(layer, out.detach().cpu().numpy(), state)
@@ -309,7 +300,7 @@ KERNELS = {
     Connected: (connected_forward, connected_backward),
     Maxpool: (maxpool_forward, maxpool_backward),
     Avgpool: (avgpool_forward, avgpool_backward),
-    Route: (route_forward, route_backward),
+    Route: (route_forward, reference_backward),
     Reorg: (reorg_forward, reorg_backward),
     Region: (region_forward, region_backward),
     Softmax: (softmax_forward, passthrough_backward),
