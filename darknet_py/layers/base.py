@@ -3,7 +3,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .activations import INFERENCE_ONLY
+from .activations import INFERENCE_ONLY, NAMES
 
 
 @dataclass
@@ -106,6 +106,23 @@ class Layer:
         loss w.r.t. its output); add (or, where Darknet does, write) into ``input_deltas``
         (None for the network input), and add parameter gradients into ``self.updates``."""
         raise NotImplementedError(f"[{self.kind}] has no backward pass")
+
+
+def activation_option(section, default):
+    """The ``activation=`` option, one of Darknet's activations (darknet get_activation)."""
+    name = section.str("activation", default)
+    if name not in NAMES:
+        section.fail(f"unknown activation '{name}' (one of {', '.join(NAMES)})", "activation")
+    return name
+
+
+def earlier_layer(ctx, index, key):
+    """A layer index of ``key`` (negative: counted back from this layer, as Darknet reads
+    route and shortcut indices) as an absolute index of a layer built before this one."""
+    absolute = index + ctx.index if index < 0 else index
+    if not 0 <= absolute < ctx.index:
+        ctx.section.fail(f"layer index {index} is out of range (this is layer {ctx.index})", key)
+    return absolute
 
 
 def check_positive(section, key, value, limit=1 << 20):

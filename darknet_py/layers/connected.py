@@ -2,7 +2,7 @@
 import numpy as np
 
 from . import activations, batchnorm
-from .base import Layer, check_positive
+from .base import Layer, activation_option, check_positive
 
 
 class Connected(Layer):
@@ -13,9 +13,7 @@ class Connected(Layer):
         super().__init__(ctx)
         s = ctx.section
         self.n_outputs = check_positive(s, "output", s.int("output", 1), 1 << 24)
-        self.activation = s.str("activation", "logistic")
-        if self.activation not in activations.NAMES:
-            s.fail(f"unknown activation '{self.activation}'", "activation")
+        self.activation = activation_option(s, "logistic")
         self.batch_normalize = s.int("batch_normalize", 0)
         if self.inputs * self.n_outputs > (1 << 32):
             s.fail(f"{self.inputs} x {self.n_outputs} weights is absurdly large", "output")

@@ -3,7 +3,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from . import activations, batchnorm
-from .base import Layer, check_positive
+from .base import Layer, activation_option, check_positive
 
 F = np.float32
 
@@ -52,10 +52,7 @@ class Convolutional(Layer):
         if self.padding < 0:
             s.fail(f"'padding' must not be negative, got {self.padding}", "padding")
         self.groups = check_positive(s, "groups", s.int("groups", 1), 1 << 17)
-        self.activation = s.str("activation", "logistic")
-        if self.activation not in activations.NAMES:
-            s.fail(f"unknown activation '{self.activation}' (one of {', '.join(activations.NAMES)})",
-                   "activation")
+        self.activation = activation_option(s, "logistic")
         self.batch_normalize = s.int("batch_normalize", 0)
         for unsupported in ("binary", "xnor", "flipped", "dot"):
             if s.int(unsupported, 0):

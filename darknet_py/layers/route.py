@@ -3,7 +3,7 @@ AlexeyAB's ``groups``/``group_id`` take the group_id-th of ``groups`` equal chan
 each input (yolov4-tiny's CSP blocks)."""
 import numpy as np
 
-from .base import Layer
+from .base import Layer, earlier_layer
 
 
 class Route(Layer):
@@ -15,12 +15,7 @@ class Route(Layer):
         indices = s.ints("layers")
         if not indices:
             s.fail("needs layers=", "layers")
-        self.input_layers = []
-        for i in indices:
-            absolute = i + ctx.index if i < 0 else i   # darknet: negative counts back from here
-            if not 0 <= absolute < ctx.index:
-                s.fail(f"layer index {i} is out of range (this is layer {ctx.index})", "layers")
-            self.input_layers.append(absolute)
+        self.input_layers = [earlier_layer(ctx, i, "layers") for i in indices]
         self.groups = s.int("groups", 1)
         self.group_id = s.int("group_id", 0)
         if self.groups < 1 or not 0 <= self.group_id < self.groups:

@@ -1,7 +1,7 @@
 """[shortcut]: a residual connection, out = act(alpha*previous + beta*layers[from])
 (darknet: shortcut_layer.c, blas.c:shortcut_cpu)."""
 from . import activations
-from .base import Layer
+from .base import Layer, activation_option, earlier_layer
 
 
 def shortcut_add(out, add, s1, s2):
@@ -26,11 +26,7 @@ class Shortcut(Layer):
         frm = s.int("from")
         if frm is None:
             s.fail("needs from=", "from")
-        index = frm + ctx.index if frm < 0 else frm       # darknet: negative counts back from here
-        if not 0 <= index < ctx.index:
-            s.fail(f"layer index {frm} is out of range (this is layer {ctx.index})", "from")
-        if ctx.index == 0:
-            s.fail("cannot be the first layer: it adds to the layer before it", "from")
+        index = earlier_layer(ctx, frm, "from")
         c, h, w = self.in_shape
         fc, fh, fw = ctx.layers[index].out_shape
         if w // fw != h // fh or fw // w != fh // h:
@@ -39,9 +35,7 @@ class Shortcut(Layer):
         self.source = index
         self.source_shape = (fc, fh, fw)
         self.input_layers = [ctx.index - 1, index]
-        self.activation = s.str("activation", "linear")
-        if self.activation not in activations.NAMES:
-            s.fail(f"unknown activation '{self.activation}' (one of {', '.join(activations.NAMES)})", "activation")
+        self.activation = activation_option(s, "linear")
         self.alpha = s.float("alpha", 1)
         self.beta = s.float("beta", 1)
         self.out_shape = self.in_shape
