@@ -59,9 +59,10 @@ def conv(filters, size=3, bn=True, activation="leaky"):
 MAXPOOL = "[maxpool]\nsize=2\nstride=2\n"
 
 
-# the subfolders discovered beside the golden folder, by kind (yolo9000/ waits for joint tree
-# training)
-GOLDEN_SUBFOLDERS = {"fwd": ("yolov3",), "det": ("yolov3",), "train": ("yolov3",)}
+# the subfolders discovered beside the golden folder, by kind
+GOLDEN_SUBFOLDERS = {"fwd": ("yolov3",), "det": ("yolov3",), "train": ("yolov3", "yolo9000")}
+# side files a case's cfg names (tree=, map=): the attribute holding the text, the one naming the file
+SIDE_FILES = (("tree_text", "tree_file"), ("map_text", "map_file"))
 
 
 def golden_cases(kind):
@@ -105,6 +106,9 @@ def golden_weights(h5):
     if not weights.exists():
         folder.mkdir(parents=True, exist_ok=True)
         cfg.write_text(cfg_text)
+        for text, name in SIDE_FILES:      # written beside the cfg, where darknet_py finds them
+            if text in h5.attrs:
+                (folder / str(h5.attrs[name]).split()[0]).write_text(str(h5.attrs[text]))
         tmp = folder / "case.weights.tmp"
         _make_weights_module().make_weights(str(cfg), seed, str(tmp), seen, gain)
         tmp.replace(weights)

@@ -32,8 +32,13 @@ OUTLIER_RTOL = 1e-3
 # torch hold 1.2690659 and 1.2690687: 4e-7 apart, float noise. The misrouted cell moves the
 # gradients of L000-L005 (4 of L000's 16 biases by up to 2.2e-4 of their scale), so in that
 # step the parameters of the layers before the max-pool are held to OUTLIER_RTOL; every other
-# tensor of the step, and every layer after the max-pool, keeps RTOL.
-NEAR_TIES = {("train_yolov3-tiny-custom_96_seed36_conv1x1sum", 2): 6}
+# tensor of the step, and every layer after the max-pool, keeps RTOL. In
+# train_tree_96_onlyclass_seed31 step 1, L004's window at image 2, channel 22, rows 12-13,
+# columns 20-21 holds -0.03679688 (top left) and -0.03679707 (bottom right) here on every
+# backend, 1.9e-7 apart, and Darknet routes the delta to the bottom right: the gradients of
+# L000-L004 move by up to 3.2e-4 of their scale, and are held to OUTLIER_RTOL at that step.
+NEAR_TIES = {("train_yolov3-tiny-custom_96_seed36_conv1x1sum", 2): 6,
+             ("train_tree_96_onlyclass_seed31", 1): 5}
 UPDATE_NAMES = {"biases": "bias_updates", "scales": "scale_updates", "weights": "weight_updates"}
 
 
@@ -49,7 +54,7 @@ def assert_close_but_flips(actual, expected, what):
     assert (err <= OUTLIER_RTOL * scale).all(), f"{what}: max error {err.max() / scale:.3g} of scale"
 
 
-def assert_close_but_ties(actual, expected, what):
+def assert_close_but_ties(actual, expected, what, rtol=RTOL):
     """For deltas upstream of a max-pool (darknet-quirks.md): flat image regions give
     windows of exact ties, and which cell wins depends on the last bit of the values below,
     so a few cells get a whole misrouted delta. At most 0.1% of values may be off; the
@@ -60,9 +65,9 @@ def assert_close_but_ties(actual, expected, what):
     expected = np.asarray(expected, np.float64).ravel()
     scale = np.abs(expected).max()
     err = np.abs(actual - expected)
-    off = err > RTOL * np.abs(expected) + RTOL * scale
+    off = err > rtol * np.abs(expected) + rtol * scale
     assert off.mean() <= 1e-3, f"{what}: {off.sum()} of {off.size} values off"
-    assert np.percentile(err, 99.9) <= RTOL * scale, f"{what}: p99.9 error {np.percentile(err, 99.9):.3g}"
+    assert np.percentile(err, 99.9) <= rtol * scale, f"{what}: p99.9 error {np.percentile(err, 99.9):.3g}"
     assert np.corrcoef(actual, expected)[0, 1] > 0.9999, what
 
 
@@ -131,10 +136,10 @@ def test_training_steps_match_darknet(case, backend):
             assert net.batch_num == int(attrs["batch_num"])
             assert captured["rate"] == pytest.approx(float(attrs["learning_rate"]), rel=1e-6)
             assert loss == pytest.approx(float(attrs["cost"]) / x.shape[0], rel=RTOL), what
-            if step == 1 and "layers" in h5["step1"]:
-                check_step1_layers(net, h5["step1/layers"], captured, what)
-            net.backend.sync_params(net)
             tied_below = NEAR_TIES.get((case.stem, step), 0)
+            if step == 1 and "layers" in h5["step1"]:
+                check_step1_layers(net, h5["step1/layers"], captured, what, tied_below)
+            net.backend.sync_params(net)
             if "params" in h5[f"step{step}"]:
                 for name, group in h5[f"step{step}/params"].items():
                     layer = net.layers[int(name[1:])]
@@ -147,11 +152,12 @@ def test_training_steps_match_darknet(case, backend):
             check_region_lines(region_lines, h5.attrs["region_stdout"])
 
 
-def check_step1_layers(net, layers, captured, what):
+def check_step1_layers(net, layers, captured, what, tied_below):
     """Every stored tensor within RTOL, accumulated gradients included (sums whose terms
     cancel: train_darknet19_64 L000.scale_updates, |sum| 0.31 of sum|terms| 206, still within
     RTOL of their own scale on every backend here, the float64 sums of Numba's batch norm and
-    torch's cascade sums alike)."""
+    torch's cascade sums alike). Below a NEAR_TIES max-pool, OUTLIER_RTOL: the misrouted
+    cell's delta reaches every value of its channel through the batch norm's backward."""
     saved = captured["state"].saved
     last_maxpool = max((layer.index for layer in net.layers if layer.kind == "maxpool"), default=-1)
     for name, group in layers.items():
@@ -170,6 +176,9 @@ def check_step1_layers(net, layers, captured, what):
                 actual = captured["updates"][i][{v: k for k, v in UPDATE_NAMES.items()}[key]]
             actual = np.reshape(actual, expected.shape)
             if key == "delta" and i < last_maxpool:
-                assert_close_but_ties(actual, expected, f"{what} {name}.{key}")
+                assert_close_but_ties(actual, expected, f"{what} {name}.{key}",
+                                      OUTLIER_RTOL if i < tied_below else RTOL)
+            elif i < tied_below:
+                assert_close(actual, expected, OUTLIER_RTOL, f"{what} {name}.{key}")
             else:
                 assert_close(actual, expected, RTOL, f"{what} {name}.{key}")
