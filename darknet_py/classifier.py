@@ -14,8 +14,8 @@ from .data.datafile import DataConfig, read_names
 from .data.image import letterbox_image, load_image, resize_image
 from .data.labels import read_list
 from .data.sources import image_sources
-from .detection.region import hierarchy_predictions
 from .errors import DarknetError
+from .tree import hierarchy_predictions, read_tree
 
 
 def class_names(data, outputs=None):
@@ -30,20 +30,21 @@ def class_names(data, outputs=None):
     return labels, names
 
 
-def _softmax_tree(net):
-    layer = net.output_layer
-    return getattr(layer, "tree", None)
-
-
-def predictions(net, image):
-    """darknet predict_classifier: letterbox to the net, run, apply the tree if any."""
-    out = net.predict(letterbox_image(image, net.width, net.height)[None])[0].reshape(-1).copy()
-    tree = _softmax_tree(net)
-    if tree is not None:                   # hierarchy_predictions(..., only_leaves=1)
+def leaf_probabilities(net, sized):
+    """The network's class probabilities for one prepared image; on a tree, darknet's
+    hierarchy_predictions(..., only_leaves=1): each leaf's absolute probability, 0 elsewhere."""
+    out = net.predict(sized[None])[0].reshape(-1).copy()
+    tree = net.hierarchy
+    if tree is not None:
         p = out[None]
         hierarchy_predictions(p, tree)
         out = np.where(tree.leaf, p[0], 0)
     return out
+
+
+def predictions(net, image):
+    """darknet predict_classifier: letterbox to the net, run, apply the tree if any."""
+    return leaf_probabilities(net, letterbox_image(image, net.width, net.height))
 
 
 def top_k(values, k):
@@ -83,8 +84,7 @@ def validate_classifier(datacfg, net, out=print):
         crop = resized[:, max(top, 0):max(top, 0) + net.height, max(left, 0):max(left, 0) + net.width]
         if crop.shape[1:] != (net.height, net.width):
             crop = resize_image(crop, net.width, net.height)
-        p = net.predict(crop[None])[0].reshape(-1)
-        ranked = top_k(p, topk)
+        ranked = top_k(leaf_probabilities(net, crop), topk)
         top1 += ranked[0] == hits[0]
         topn += hits[0] in ranked
         out(f"{i}: top 1: {top1 / (i + 1):f}, top {topk}: {topn / (i + 1):f}")
@@ -109,12 +109,14 @@ def train_classifier(datacfg, cfgfile, weightfile=None, backend=("numpy", None, 
     if net.output_layer.outputs != len(labels):
         raise DarknetError(f"the network has {net.output_layer.outputs} outputs but the labels file "
                            f"lists {len(labels)} classes", cfgfile)
+    # darknet: the .data file's tree= replaces the softmax's for the labels' hierarchy
+    hierarchy = read_tree(data.file("tree")) if data.get("tree") else net.hierarchy
     out(f"Learning Rate: {net.net.learning_rate:g}, Momentum: {net.net.momentum:g}, Decay: {net.net.decay:g}")
     images = net.net.batch * net.net.subdivisions
     limit = max_batches or net.net.max_batches
     checkpoints = Checkpoints(net, backup, base, out)
     checkpoints.check(limit, cfgfile)
-    loader = ClassificationLoader(paths, train_list, labels, net.net, seed, workers)
+    loader = ClassificationLoader(paths, train_list, labels, net.net, seed, workers, hierarchy)
     epoch = net.seen // len(paths)
     avg_loss = -1.0
     stop_on_term()

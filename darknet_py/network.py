@@ -132,6 +132,13 @@ class Network:
                 return layer
         return self.layers[-1]
 
+    @property
+    def hierarchy(self):
+        """darknet net->hierarchy: the class tree of a [softmax] with tree= (the classifier's
+        output is then a tree of conditional probabilities), or None."""
+        trees = [layer.tree for layer in self.layers if layer.kind == "softmax" and layer.tree is not None]
+        return trees[-1] if trees else None
+
     def resize(self, width: int, height: int) -> None:
         """Rebuild the shapes for a new input size; parameters are kept (darknet resize_network)."""
         old = self.layers

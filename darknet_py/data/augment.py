@@ -4,6 +4,7 @@ Images are float32 [3, H, W] in [0, 1]."""
 import numpy as np
 
 from .image import resize_image
+from .labels import class_only
 
 F = np.float32
 
@@ -67,10 +68,15 @@ def random_distort(im, rng, hue, saturation, exposure):
     return np.clip(hsv_to_rgb(hsv), 0, 1)
 
 
+CLASS_ONLY = F(999999)     # darknet correct_boxes' mark on a class-only label (x = y = 0)
+
+
 def correct_boxes(boxes, dx, dy, sx, sy, flip):
     """darknet correct_boxes on label rows (class, x, y, w, h): crop/scale/flip, clamp to
-    the image, back to centre and size."""
+    the image, back to centre and size. A class-only label gets 999999 in all four box
+    fields instead, which the region loss recognises (x, y > 100000)."""
     out = boxes.astype(F).copy()
+    marked = class_only(out)
     left = (out[:, 1] - out[:, 3] / 2) * sx - dx
     right = (out[:, 1] + out[:, 3] / 2) * sx - dx
     top = (out[:, 2] - out[:, 4] / 2) * sy - dy
@@ -82,6 +88,7 @@ def correct_boxes(boxes, dx, dy, sx, sy, flip):
     out[:, 2] = (top + bottom) / 2
     out[:, 3] = np.clip(right - left, 0, 1)
     out[:, 4] = np.clip(bottom - top, 0, 1)
+    out[marked, 1:5] = CLASS_ONLY
     return out
 
 

@@ -2,7 +2,8 @@
 image.c:random_augment_image): labels from the path, random scale/rotation/aspect crops."""
 import numpy as np
 
-from ..errors import warn
+from ..errors import DarknetError, warn
+from ..tree import fill_hierarchy
 from .augment import rand_scale, random_distort
 from .sampling import RandomSamples
 
@@ -50,11 +51,16 @@ def random_augment(im, rng, angle, aspect, low, high, w, h):
 
 class ClassificationLoader(RandomSamples):
     """Batches of (images, one-hot truth), as darknet's load_data_augment makes them: a path
-    must name exactly one label."""
+    must name exactly one label. With a class tree (``hierarchy``) the truth is filled up the
+    tree and masked where no label is (darknet fill_hierarchy)."""
 
-    def __init__(self, paths, list_path, labels, net_options, seed=0, workers=2):
+    def __init__(self, paths, list_path, labels, net_options, seed=0, workers=2, hierarchy=None):
         super().__init__(paths, list_path, seed, workers)
         self.labels, self.o = labels, net_options
+        self.hierarchy = hierarchy
+        if hierarchy is not None and hierarchy.n != len(labels):
+            raise DarknetError(f"the tree has {hierarchy.n} nodes but the labels file lists {len(labels)} classes",
+                               hierarchy.path)
 
     def annotation(self, index):
         hits = truth_from_path(self.paths[index], self.labels)
@@ -71,6 +77,8 @@ class ClassificationLoader(RandomSamples):
         crop = random_distort(np.ascontiguousarray(crop), rng, o.hue, o.saturation, o.exposure)
         truth = np.zeros(len(self.labels), F)
         truth[cls] = 1
+        if self.hierarchy is not None:
+            fill_hierarchy(truth, self.hierarchy)
         return crop, truth
 
     def batch(self, batch_num, n, w, h):

@@ -32,12 +32,18 @@ def read_list(path):
     return paths
 
 
-def read_labels(path, classes, with_difficult=False):
+def read_labels(path, classes, with_difficult=False, tree_nodes=0, map_path=None):
     """Label lines 'class x y w h' (image-relative), optionally followed by a 0/1
     'difficult' flag (what VOC marks difficult; used by detector map). Returns (rows,
     problems): problems are one-line messages naming the file and line of each malformed
     or out-of-range line. A missing label file means an image without boxes. With
-    ``with_difficult`` the rows have a sixth column."""
+    ``with_difficult`` the rows have a sixth column.
+
+    A line with x = y = 0 is Darknet's class-only label (an image known only by its class,
+    YOLO9000's classification data): kept as it is, x = y = 0, where a class tree of
+    ``tree_nodes`` nodes can take it, its class a node of the tree (anything else there is
+    an error, not a skipped sample: the tree and the labels disagree). With the ``map_path``
+    of a [region] map, ``classes`` is its length, and a class past its end is such an error too."""
     path = Path(path)
     if not path.exists():
         return np.zeros((0, 6 if with_difficult else 5), dtype=np.float32), []
@@ -55,7 +61,17 @@ def read_labels(path, classes, with_difficult=False):
         except ValueError as err:
             problems.append(f"{path}:{lineno}: malformed label line '{line.strip()}' ({err})")
             continue
-        if not 0 <= cls < classes:
+        if x == 0 and y == 0:
+            if not tree_nodes:
+                problems.append(f"{path}:{lineno}: class-only label (x = y = 0) needs a [region] with tree=")
+            elif not 0 <= cls < tree_nodes:
+                raise DarknetError(f"class-only label names class {cls}, outside the {tree_nodes} nodes "
+                                   "of the tree", path, lineno)
+            else:
+                rows.append((cls, 0, 0, w, h, difficult))
+        elif map_path is not None and not 0 <= cls < classes:
+            raise DarknetError(f"class {cls} has no line in the map file {map_path} ({classes} lines)", path, lineno)
+        elif not 0 <= cls < classes:
             problems.append(f"{path}:{lineno}: class {cls} is out of range (classes={classes})")
         elif not (0 < x <= 1 and 0 < y <= 1 and 0 < w <= 1 and 0 < h <= 1):
             problems.append(f"{path}:{lineno}: box {x} {y} {w} {h} is not inside the image")
@@ -63,3 +79,8 @@ def read_labels(path, classes, with_difficult=False):
             rows.append((cls, x, y, w, h, difficult))
     rows = np.array(rows, dtype=np.float32).reshape(-1, 6)
     return (rows if with_difficult else rows[:, :5]), problems
+
+
+def class_only(rows):
+    """Which label rows are class-only (x = y = 0)."""
+    return (rows[:, 1] == 0) & (rows[:, 2] == 0)

@@ -10,18 +10,24 @@ from .sampling import RandomSamples
 
 class DetectionLoader(RandomSamples):
     """Darknet's detection samples: augmented images and their truth rows. A label file with a
-    bad line makes its image unusable (each problem warned with its file and line)."""
+    bad line makes its image unusable (each problem warned with its file and line).
 
-    def __init__(self, paths, list_path, classes, max_boxes, jitter, hue, saturation, exposure,
-                 seed=0, workers=2, rank=0):
+    The head says which labels it takes: boxes of ``classes`` classes (with a ``map=``, the
+    map's lines), and class-only labels of its tree's nodes where it has a tree."""
+
+    def __init__(self, paths, list_path, head, jitter, hue, saturation, exposure, seed=0, workers=2, rank=0):
         super().__init__(paths, list_path, seed, workers, rank)
-        self.classes, self.max_boxes = classes, max_boxes
+        self.classes = head.classes if head.class_map is None else len(head.class_map)
+        self.tree_nodes = 0 if head.tree is None else head.tree.n
+        self.map_path = head.map_path
+        self.max_boxes = head.max_boxes
         self.jitter, self.hue, self.saturation, self.exposure = jitter, hue, saturation, exposure
         self.prefetch = ThreadPoolExecutor(max_workers=1)    # the next batch, one ahead
         self.pending = None
 
     def annotation(self, index):
-        rows, problems = read_labels(label_path(self.paths[index]), self.classes)
+        rows, problems = read_labels(label_path(self.paths[index]), self.classes, tree_nodes=self.tree_nodes,
+                                     map_path=self.map_path)
         for problem in problems:
             warn(f"{problem}; sample skipped")
         return None if problems else rows

@@ -29,14 +29,15 @@ def yolo_heads(net):
     return [layer for layer in net.layers if layer.kind == "yolo"]
 
 
-def network_detections(net, images, sized, thresh, hier_thresh, relative):
+def network_detections(net, images, sized, thresh, hier_thresh, relative, class_map=None):
     """darknet get_network_boxes for each image: the region layer's detections, or every
-    [yolo] head's joined (all heads' outputs are needed, so the yolo path runs forward)."""
+    [yolo] head's joined (all heads' outputs are needed, so the yolo path runs forward).
+    ``class_map``: a .data file's map= onto a class tree's nodes (get_region_detections)."""
     heads = yolo_heads(net)
     if not heads:
         layer = detection_layer(net)
         return [get_region_detections(layer, output, image.shape[2], image.shape[1], net.width, net.height,
-                                      thresh, hier_thresh, relative)
+                                      thresh, hier_thresh, relative, class_map)
                 for image, output in zip(images, net.predict(sized))]
     net.forward(sized)
     outputs = [net.output(head.index) for head in heads]
@@ -53,11 +54,11 @@ def detect(net, image: np.ndarray, thresh: float = .5, hier_thresh: float = .5, 
 
 
 def detect_batch(net, images: list, thresh: float = .5, hier_thresh: float = .5, nms: float = .45,
-                 relative: bool = True) -> list[Result]:
+                 relative: bool = True, class_map=None) -> list[Result]:
     """``detect`` for several images in one network pass (a batch: faster on a GPU)."""
     sized = np.stack([letterbox_image(image, net.width, net.height) for image in images])
     results = []
-    for dets in network_detections(net, images, sized, thresh, hier_thresh, relative):
+    for dets in network_detections(net, images, sized, thresh, hier_thresh, relative, class_map):
         order = do_nms_sort(dets, nms) if nms else np.arange(len(dets))
         results.append(Result(dets, order))
     return results

@@ -24,16 +24,25 @@ def do_nms_sort(dets, nms):
             i += 1
     total = k + 1
     prob, boxes = dets.prob, dets.boxes
-    active = order[:total]
+    base = order[:total]
+    where = np.empty(len(order), dtype=int)
+    where[base] = np.arange(total)
+    rows = {}                           # a box's IoUs with every live box, taken once
+
+    def ious(a):
+        if a not in rows:
+            rows[a] = box_iou(boxes[a], boxes[base])
+        return rows[a]
+
+    active = base
     for c in np.flatnonzero((prob[active] > 0).any(axis=0)):
         active = active[np.argsort(-prob[active, c], kind="stable")]
-        for i in range(total):
-            a = active[i]
+        ranked = active[prob[active, c] > 0]         # a zero neither suppresses nor changes
+        for i, a in enumerate(ranked):
             if prob[a, c] == 0:
                 continue
-            rest = active[i + 1:]
-            suppressed = rest[box_iou(boxes[a], boxes[rest]) > F(nms)]
-            prob[suppressed, c] = 0
+            rest = ranked[i + 1:]
+            prob[rest[ious(a)[where[rest]] > F(nms)], c] = 0
     order[:total] = active
     return order
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..boxes import region_boxes
 from ..data.image import letterbox_size
+from ..tree import hierarchy_predictions, hierarchy_top_prediction
 
 F = np.float32
 
@@ -20,32 +21,6 @@ class Detections:
 
     def __len__(self):
         return len(self.objectness)
-
-
-def hierarchy_predictions(p, tree):
-    """darknet tree.c: p[j] *= p[parent[j]] for j ascending (absolute probabilities).
-    ``p`` is [N, classes]; changed in place."""
-    for j in np.flatnonzero(tree.parent >= 0):
-        p[:, j] *= p[:, tree.parent[j]]
-
-
-def hierarchy_top_prediction(p, tree, thresh):
-    """darknet tree.c: walk down from group 0 while the running product stays above thresh."""
-    prob, group = F(1), 0
-    while True:
-        offset, size = tree.group_offset[group], tree.group_size[group]
-        values = p[offset:offset + size]
-        best = int(np.argmax(values))           # the first maximum, like darknet's strict >
-        max_i, max_value = (offset + best, values[best]) if values[best] > 0 else (0, F(0))
-        if prob * max_value > F(thresh):
-            prob = prob * max_value
-            group = tree.child[max_i]
-            if group < 0:
-                return max_i
-        elif group == 0:
-            return max_i
-        else:
-            return tree.parent[tree.group_offset[group]]
 
 
 def correct_region_boxes(boxes, w, h, netw, neth, relative):
@@ -61,9 +36,13 @@ def correct_region_boxes(boxes, w, h, netw, neth, relative):
     return b.astype(F)
 
 
-def get_region_detections(layer, output, w, h, netw, neth, thresh, hier_thresh=.5, relative=True):
+def get_region_detections(layer, output, w, h, netw, neth, thresh, hier_thresh=.5, relative=True, class_map=None):
     """Decode one image's region output [C, H, W] into Detections (darknet get_network_boxes).
 
+    On a class tree, each box takes one class, the node where hierarchy_top_prediction's walk
+    down the tree stops (below ``hier_thresh``), with the objectness as its probability; with
+    a ``class_map`` (a .data file's map=, e.g. inet9k.map) it takes instead a probability for
+    each mapped class j, objectness times the absolute probability of node class_map[j].
     The output is not changed: the tree products are taken on a copy."""
     lh, lw = output.shape[1:]
     cells = lh * lw
@@ -77,10 +56,14 @@ def get_region_detections(layer, output, w, h, netw, neth, thresh, hier_thresh=.
     if layer.tree is not None:
         p = classes.copy()
         hierarchy_predictions(p, layer.tree)
-        prob = np.zeros_like(p)
-        for k in range(len(p)):
-            j = hierarchy_top_prediction(p[k], layer.tree, hier_thresh)
-            prob[k, j] = objectness[k]
+        if class_map is not None:
+            prob = scale[:, None] * p[:, class_map]
+            prob = np.where(prob > F(thresh), prob, F(0)).astype(F)
+        else:
+            prob = np.zeros_like(p)
+            for k in range(len(p)):
+                j = hierarchy_top_prediction(p[k], layer.tree, hier_thresh)
+                prob[k, j] = objectness[k]
     else:
         prob = scale[:, None] * classes
         prob = np.where((prob > F(thresh)) & (objectness[:, None] > 0), prob, F(0)).astype(F)

@@ -17,6 +17,7 @@ from ..detection.nms import do_nms_obj
 from ..detection.region import get_region_detections
 from ..errors import DarknetError
 from ..files import atomic_write_all, check_writable
+from ..tree import read_map
 from .ap import Detection, ImageTruth, evaluate, mean_ap
 
 # darknet coco.c: the 80 COCO category ids in class order
@@ -24,6 +25,9 @@ COCO_IDS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 2
             27, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49, 50, 51,
             52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 67, 70, 72, 73, 74, 75, 76, 77,
             78, 79, 80, 81, 82, 84, 85, 86, 87, 88, 89, 90]
+
+
+IMAGENET_CLASSES = 200     # darknet validate_detector: eval=imagenet scores the 200 detection classes
 
 
 def validation_list(data):
@@ -73,51 +77,82 @@ def pixel_corners(box, w, h):
     return xmin, ymin, xmax, ymax
 
 
-def detections_over(net, paths, thresh, nms, hier=.5, desc="valid", batch=1):
+def detections_over(net, paths, thresh, nms, hier=.5, desc="valid", batch=1, class_map=None):
     """Yield (index, path, width, height, Result with pixel boxes) for every image, with a
     progress bar on stderr; ``batch`` images go through the network at a time."""
     with tqdm(total=len(paths), desc=desc, unit="img", file=sys.stderr, disable=len(paths) < 2) as bar:
         for start in range(0, len(paths), batch):
             chunk = paths[start:start + batch]
             images = [load_image(path) for path in chunk]
-            results = detect_batch(net, images, thresh, hier, nms, relative=False)
+            results = detect_batch(net, images, thresh, hier, nms, relative=False, class_map=class_map)
             for offset, (path, image, result) in enumerate(zip(chunk, images, results)):
                 yield start + offset, path, image.shape[2], image.shape[1], result
             bar.update(len(chunk))
 
 
+def data_class_map(data, layer, classes=None):
+    """The .data file's map= (darknet validate_detector: read_map), onto the nodes of the
+    network's class tree; with ``classes``, the map must hold a line for each."""
+    if not data.get("map"):
+        return None
+    path = data.file("map")
+    class_map = read_map(path, layer.classes)
+    if classes is not None:
+        if len(class_map) < classes:
+            raise DarknetError(f"map file has {len(class_map)} lines; eval=imagenet needs one for each of "
+                               f"the {classes} ImageNet detection classes", path, len(class_map) + 1)
+        class_map = class_map[:classes]
+    return class_map
+
+
 def validate_detector(datacfg, net, outfile=None, batch=1):
-    """Write results/<outfile><class>.txt (VOC) or results/<outfile>.json (eval=coco)."""
+    """Write results/<outfile><class>.txt (VOC), results/<outfile>.json (eval=coco) or
+    results/<outfile>.txt (eval=imagenet: print_imagenet_detections through the .data map)."""
     data = DataConfig(datacfg)
     paths = validation_list(data)
     prefix = Path(data.get("results", "results"))
-    classes = detection_layer(net).classes
-    names = class_names(data, classes)
+    layer = detection_layer(net)
+    kind = data.get("eval", "voc")
+    imagenet = kind == "imagenet"
+    classes = IMAGENET_CLASSES if imagenet else layer.classes
+    class_map = data_class_map(data, layer, classes if imagenet else None)
+    names = None if imagenet else class_names(data, classes)
     check_writable(prefix / "x")
-    coco = data.get("eval", "voc") == "coco"
-    lines = [io.StringIO() for _ in range(1 if coco else classes)]
-    for _, path, w, h, result in detections_over(net, paths, .005, .45, batch=batch):
+    single = kind in ("coco", "imagenet")
+    lines = [io.StringIO() for _ in range(1 if single else classes)]
+    for index, path, w, h, result in detections_over(net, paths, .005, .45, batch=batch, class_map=class_map):
         dets = result.dets
         for i in result.order:
-            if coco:
+            if kind == "coco":
                 image_id = coco_image_id(path)
-                x, y, bw, bh = (float(v) for v in dets.boxes[i])
-                xmin, ymin = max(x - bw / 2, 0.), max(y - bh / 2, 0.)
-                xmax, ymax = min(x + bw / 2, float(w)), min(y + bh / 2, float(h))
+                xmin, ymin, xmax, ymax = clamped_corners(dets.boxes[i], w, h)
                 for j in np.flatnonzero(dets.prob[i]):
                     cat = COCO_IDS[j] if classes == 80 else int(j)
                     lines[0].write(f'{{"image_id":{image_id}, "category_id":{cat}, "bbox":[{xmin:f}, '
                                    f'{ymin:f}, {xmax - xmin:f}, {ymax - ymin:f}], "score":{dets.prob[i, j]:f}}},\n')
+            elif imagenet:           # darknet print_imagenet_detections: 1-based image and class
+                xmin, ymin, xmax, ymax = clamped_corners(dets.boxes[i], w, h)
+                for j in np.flatnonzero(dets.prob[i, :classes]):
+                    lines[0].write(f"{index + 1} {j + 1} {dets.prob[i, j]:f} {xmin:f} {ymin:f} {xmax:f} {ymax:f}\n")
             else:
                 xmin, ymin, xmax, ymax = pixel_corners(dets.boxes[i], w, h)
                 for j in np.flatnonzero(dets.prob[i]):
                     lines[j].write(f"{basecfg(path)} {dets.prob[i, j]:f} {xmin:f} {ymin:f} {xmax:f} {ymax:f}\n")
-    if coco:
+    if kind == "coco":
         texts = {prefix / f"{outfile or 'coco_results'}.json": "[\n" + lines[0].getvalue().rstrip(",\n") + "\n]\n"}
+    elif imagenet:
+        texts = {prefix / f"{outfile or 'imagenet-detection'}.txt": lines[0].getvalue()}
     else:
         texts = {prefix / f"{outfile or 'comp4_det_test_'}{names[j]}.txt": lines[j].getvalue() for j in range(classes)}
     atomic_write_all({path: lambda f, text=text: f.write(text.encode()) for path, text in texts.items()})
     return list(texts)
+
+
+def clamped_corners(box, w, h):
+    """A centre-size box in pixels to corners clamped to the image (print_cocos,
+    print_imagenet_detections)."""
+    x, y, bw, bh = (float(v) for v in box)
+    return max(x - bw / 2, 0.), max(y - bh / 2, 0.), min(x + bw / 2, float(w)), min(y + bh / 2, float(h))
 
 
 def image_truth(path, w, h, classes):

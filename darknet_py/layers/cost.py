@@ -1,6 +1,7 @@
 """[cost]: the training loss of a classifier or regressor (darknet: cost_layer.c)."""
 import numpy as np
 
+from ..tree import SECRET_NUM
 from .base import Layer
 
 COST_TYPES = ("sse", "masked", "smooth", "L1", "seg", "wgan")
@@ -32,14 +33,19 @@ class Cost(Layer):
         if state.truth is None:
             return np.zeros((n, self.inputs), dtype=np.float32)
         pred = inputs[0].reshape(n, -1)
-        diff = np.asarray(state.truth, dtype=np.float32).reshape(pred.shape) - pred
+        truth = np.asarray(state.truth, dtype=np.float32).reshape(pred.shape)
+        if self.cost_type == "masked":
+            # darknet writes SECRET_NUM over the prediction where the truth holds it (into the
+            # layer before's output, which this leaves alone), so those entries cost nothing
+            pred = np.where(truth == SECRET_NUM, truth, pred)
+        diff = truth - pred
         if self.cost_type == "L1":                        # darknet l1_cpu
             error, delta = np.abs(diff), np.sign(diff).astype(np.float32)
         elif self.cost_type == "smooth":                  # darknet smooth_l1_cpu
             small = np.abs(diff) < 1
             error = np.where(small, diff * diff, 2 * np.abs(diff) - 1)
             delta = np.where(small, diff, np.sign(diff)).astype(np.float32)
-        elif self.cost_type == "sse":                     # darknet l2_cpu
+        elif self.cost_type in ("sse", "masked"):         # darknet l2_cpu
             error, delta = diff * diff, diff
         else:
             raise NotImplementedError(f"cost type {self.cost_type} in training")

@@ -5,7 +5,7 @@ the input conv's channel layout, so the output keeps the input's [N, C, H, W] sh
 """
 import numpy as np
 
-from ..tree import tree_option
+from ..tree import map_option, tree_option
 from .activations import logistic, softmax, tree_softmax
 from .base import Layer, check_positive
 
@@ -48,7 +48,8 @@ class Region(Layer):
         if self.background:
             s.fail("'background' is not supported by darknet_py", "background")
         self.tree = tree_option(s, ctx.cfg_dir, self.classes)
-        self.map_file = s.str("map")        # read only by training (class = map[class])
+        # training's ordinary boxes take class = class_map[class] (class-only labels never do)
+        self.class_map, self.map_path = map_option(s, ctx.cfg_dir, self.classes)
         biases = np.full(self.num * 2, .5, dtype=F)   # darknet make_region_layer default
         anchors = s.floats("anchors")
         if anchors:

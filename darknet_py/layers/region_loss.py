@@ -12,12 +12,9 @@ What Darknet does, and so this does:
   with ``rescore``, classes ``class_scale * (target - p)``; a later truth in the same cell
   and anchor overwrites an earlier one. The cost is the sum of squared deltas.
 """
-from pathlib import Path
-
 import numpy as np
 
 from ..boxes import box_iou, region_boxes
-from ..errors import DarknetError
 
 F = np.float32
 PRIOR_SEEN = 12800      # darknet: if(*(net.seen) < 12800) pull every anchor toward its prior
@@ -66,17 +63,6 @@ def delta_region_class(layer, out_cell, delta_cell, class_id, scale):
         d[class_id] = scale * (F(1) - p[class_id])
         class_id = tree.parent[class_id]
     return float(pred)
-
-
-def read_map(layer, cfg_dir="."):
-    """darknet read_map: one integer per line (the 9k map from COCO classes to tree nodes)."""
-    if not hasattr(layer, "_class_map"):
-        path = Path(layer.map_file)
-        if not path.exists():
-            raise DarknetError(f"[region] map file '{layer.map_file}' not found",
-                               layer.section.path, layer.section.options["map"][1])
-        layer._class_map = [int(v) for v in path.read_text().split()]
-    return layer._class_map
 
 
 def image_truths(truth_row):
@@ -174,8 +160,8 @@ def region_loss(layer, out, state):
             avg_obj += float(cell_out[coords])
             target = F(iou) if layer.rescore else F(1)
             cell_delta[coords] = F(layer.object_scale) * (target - cell_out[coords])
-            if layer.map_file:
-                class_id = read_map(layer)[class_id]
+            if layer.class_map is not None:
+                class_id = int(layer.class_map[class_id])
             avg_cat += delta_region_class(layer, cell_out, cell_delta, class_id, layer.class_scale)
             count += 1
             class_count += 1

@@ -1,7 +1,7 @@
 """[softmax] / [soft] (darknet: softmax_layer.c)."""
 import numpy as np
 
-from ..tree import tree_option
+from ..tree import SECRET_NUM, tree_option
 from .activations import softmax, tree_softmax
 from .base import Layer, check_positive
 
@@ -41,12 +41,23 @@ class Softmax(Layer):
         return out
 
     def loss(self, output, truth, state):
-        """darknet softmax_x_ent_cpu: delta = truth - p, cost = sum of -log p where truth != 0."""
+        """darknet softmax_x_ent: delta = truth - p, cost = sum of -log p where truth != 0.
+
+        With a tree, the GPU build (forward_softmax_layer_gpu, which trained darknet9000) then
+        zeroes delta and cost where the truth is SECRET_NUM (fill_hierarchy's mark of a group
+        with no labelled member); the CPU build does not, and trains those groups toward
+        -1234. darknet_py follows the GPU build."""
         truth = np.asarray(truth, dtype=np.float32).reshape(output.shape)
         saved = state.saved_for(self)
-        saved["delta"] = truth - output
-        with np.errstate(divide="ignore"):
-            saved["cost"] = float(np.where(truth != 0, -np.log(output), 0).sum(dtype=np.float64))
+        delta = truth - output
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cost = np.where(truth != 0, -np.log(output), 0)
+        if self.tree is not None:
+            masked = truth == SECRET_NUM
+            delta[masked] = 0
+            cost[masked] = 0
+        saved["delta"] = delta
+        saved["cost"] = float(cost.sum(dtype=np.float64))
 
     def backward(self, inputs, output, delta, input_deltas, state):
         """darknet backward_softmax_layer: the delta passes unchanged (no Jacobian)."""

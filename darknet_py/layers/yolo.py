@@ -14,6 +14,8 @@ MAX_TRUTHS = 90                  # darknet make_yolo_layer: l.truths = 90*(4 + 1
 
 class Yolo(Layer):
     kind = "yolo"
+    tree = None         # the [region] head's class tree and map, which [yolo] has not
+    class_map = map_path = None
 
     def __init__(self, ctx):
         super().__init__(ctx)

@@ -115,9 +115,8 @@ def train_detector(datacfg, cfgfile, weightfile=None, backend=("numpy", None, "f
         f"Decay: {net.net.decay:g}")
     checkpoints = Checkpoints(net, backup, base, out, write=rank == 0)
     checkpoints.check(limit, cfgfile, chart)
-    loader = DetectionLoader(read_list(train_list), train_list, region.classes, region.max_boxes,
-                             region.jitter, net.net.hue, net.net.saturation, net.net.exposure,
-                             seed=seed, workers=workers, rank=rank)
+    loader = DetectionLoader(read_list(train_list), train_list, region, region.jitter, net.net.hue,
+                             net.net.saturation, net.net.exposure, seed=seed, workers=workers, rank=rank)
     base_width = net.width
     chart = Chart(chart) if chart and rank == 0 else None
     avg_loss = -1.0
