@@ -284,3 +284,51 @@ def test_valid_imagenet_needs_a_map_line_for_each_class(tree_case, tmp_path, cap
     assert err[-1] == (f"darknet_py: {tmp_path / 'inet.map'}:151: map file has 150 lines; eval=imagenet needs "
                        "one for each of the 200 ImageNet detection classes")
     assert not (tmp_path / "results").exists()
+
+
+# the shapes demonstration's data (tools/make_shapes.py -tree) and joint training through the CLI
+
+@pytest.fixture(scope="module")
+def shape_tree(tmp_path_factory):
+    from darknet_py.data.shape_tree import make_tree
+    return make_tree(tmp_path_factory.mktemp("tree"), 12, 12, 4, seed=1)
+
+
+def test_shape_tree_set_keeps_two_leaves_out_of_the_boxes(shape_tree):
+    from darknet_py.data.labels import label_path
+    from darknet_py.data.shape_tree import LEAVES, NEVER_BOXED, NODES, tree_text
+    from darknet_py.tree import read_tree
+    from helpers import REPO
+    assert (REPO / "cfg" / "shapes.tree").read_text() == tree_text()
+    tree = read_tree(shape_tree / "shapes.tree")
+    assert [NODES[k] for k in NEVER_BOXED] == ["ring", "diamond"] and all(tree.leaf[k] for k in NEVER_BOXED)
+
+    def classes(split, only=False):
+        found = []
+        for path in (shape_tree / f"{split}.txt").read_text().split():
+            rows, problems = read_labels(label_path(path), len(NODES), tree_nodes=len(NODES))
+            assert problems == []
+            marked = (rows[:, 1] == 0) & (rows[:, 2] == 0)
+            found += rows[marked == only, 0].astype(int).tolist()
+        return set(found)
+    assert classes("train-boxes").isdisjoint(NEVER_BOXED)
+    assert classes("train", only=True) == set(LEAVES)           # class-only images of every leaf
+    assert classes("valid") <= set(NEVER_BOXED)
+
+
+@pytest.mark.slow
+def test_joint_training_runs_from_the_cli(shape_tree, tmp_path, capsys, monkeypatch):
+    """detector train on the mixed list: every label is usable (no sample skipped), three
+    iterations run, each printing Darknet's stats line (the loss branch itself is
+    test_class_only_labels_reach_the_loss_branch's)."""
+    from darknet_py.cli import main
+    from helpers import REPO
+    cfg = tmp_path / "tree.cfg"
+    text = (REPO / "cfg" / "yolo9000-shapes.cfg").read_text()
+    cfg.write_text(text.replace("batch=32", "batch=8").replace("width=160", "width=64")
+                   .replace("height=160", "height=64").replace("tree=shapes.tree", f"tree={REPO / 'cfg' / 'shapes.tree'}"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["detector", "train", str(shape_tree / "shapes-tree.data"), str(cfg), "-max_batches", "3"]) == 0
+    captured = capsys.readouterr()
+    assert "skipped" not in captured.err
+    assert sum(line.startswith("Region Avg IOU") for line in captured.out.splitlines()) == 3

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw, ImageFilter
 SHAPE_CLASSES = ("circle", "square", "triangle", "star")
 
 
-def _background(rng, w, h):
+def background(rng, w, h):
     """Smooth colour noise plus stripes: texture that a detector must learn to ignore."""
     small = rng.uniform(0, 255, (max(2, h // 32), max(2, w // 32), 3)).astype(np.uint8)
     base = Image.fromarray(small).resize((w, h), Image.BICUBIC)
@@ -18,7 +18,7 @@ def _background(rng, w, h):
     return Image.fromarray(arr.astype(np.uint8)).filter(ImageFilter.GaussianBlur(1))
 
 
-def _star(cx, cy, r):
+def star_points(cx, cy, r):
     angles = np.arange(10) * np.pi / 5 - np.pi / 2
     radii = np.where(np.arange(10) % 2 == 0, r, r * 0.45)
     return [(cx + rr * np.cos(a), cy + rr * np.sin(a)) for a, rr in zip(angles, radii)]
@@ -26,7 +26,7 @@ def _star(cx, cy, r):
 
 def render_scene(rng, w=416, h=416, max_objects=4):
     """Return (PIL RGB image, [(class_id, x, y, bw, bh)] in Darknet's relative units)."""
-    im = _background(rng, w, h)
+    im = background(rng, w, h)
     draw = ImageDraw.Draw(im)
     boxes = []
     for _ in range(rng.integers(1, max_objects + 1)):
@@ -42,6 +42,6 @@ def render_scene(rng, w=416, h=416, max_objects=4):
         elif cls == 2:
             draw.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=color, outline=outline)
         else:
-            draw.polygon(_star(cx, cy, r), fill=color, outline=outline)
+            draw.polygon(star_points(cx, cy, r), fill=color, outline=outline)
         boxes.append((cls, cx / w, cy / h, 2 * r / w, 2 * r / h))
     return im, boxes
