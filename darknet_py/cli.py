@@ -20,12 +20,16 @@ USAGES = {
     "detector recall": "detector recall DATA CFG WEIGHTS " + BACKEND_FLAGS,
     "detector map": "detector map DATA CFG WEIGHTS [-iou_thresh 0.5] [-points 0|11|101] [-thresh .25] [-batch N] "
                     + BACKEND_FLAGS,
+    "detector demo": "detector demo DATA CFG WEIGHTS [VIDEO|FRAMES_%05d.png|FOLDER|LIST.txt] [-c 0] [-thresh .5] "
+                     "[-hier .5] [-avgframes 3] [-out_filename out.mp4|.avi|.mkv] [-prefix NAME] [-ext_output] "
+                     "[-dont_show] [-mjpeg_port 8090] [-json_port 8070] [-benchmark] " + BACKEND_FLAGS,
     "detector calc_anchors": "detector calc_anchors DATA [-num_of_clusters 5] [-width 416] [-height 416] [-show] "
                              "[-seed 0]",
     "classifier train": "classifier train DATA CFG [WEIGHTS] [-clear] [-max_batches N] " + BACKEND_FLAGS,
     "classifier valid": "classifier valid DATA CFG WEIGHTS " + BACKEND_FLAGS,
     "classifier predict": "classifier predict DATA CFG WEIGHTS [IMAGE] [-top 5] " + BACKEND_FLAGS,
     "detect": "detect CFG WEIGHTS [IMAGE] [-thresh .5] ...   detector test with the .data that fits the cfg",
+    "demo": "demo CFG WEIGHTS [VIDEO] [-c 0] ...   detector demo with the .data that fits the cfg",
     "partial": "partial CFG WEIGHTS OUT N     the first N layers' weights, seen = 0",
     "dump": "dump CFG WEIGHTS INPUT OUT.h5 " + BACKEND_FLAGS + "   every layer's output",
     "compare": "compare A.h5 B.h5 [-rtol 1e-4]",
@@ -40,8 +44,7 @@ USAGE = ("usage: darknet_py <function> ...   (darknet_py <function> -h: its flag
          + "\n".join(f"  {usage}" for usage in USAGES.values()))
 # AlexeyAB's flags that darknet_py does not implement: refused by name, never ignored
 NOT_IMPLEMENTED = {"-map": "mAP during training; run detector map on the saved weights",
-                   "-mjpeg_port": "the MJPEG stream", "-json_port": "the JSON stream",
-                   "-show_imgs": "showing augmented images", "-benchmark": "the demo benchmark"}
+                   "-show_imgs": "showing augmented images"}
 NUMBER = re.compile(r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
@@ -65,8 +68,10 @@ class Args:
 
     def _number(self, flag, default, cast, kind, low, high, open_low):
         value = self._take(flag)
+        if value is None:
+            return default
         try:
-            number = default if value is None else cast(value)
+            number = cast(value)
         except ValueError:
             raise DarknetError(f"{flag} needs {kind}, got '{value}'") from None
         too_low = low is not None and (number <= low if open_low else number < low)
@@ -161,6 +166,29 @@ def detect(args):
     backend = backend_choice(args)
     cfg, weights, image = args.positional(2, 1)
     return test_detector(default_data_for(cfg), cfg, weights, image, backend=backend, **flags)
+
+
+def demo_command(args, datacfg=None):
+    """detector demo DATA CFG WEIGHTS [VIDEO], or demo CFG WEIGHTS [VIDEO] with the .data that fits."""
+    from .demo import DemoOptions, demo_detector
+    from .detector import default_data_for
+    args.flag("-dont_show")                       # darknet_py never opens windows
+    camera = args.int("-c", None, 0)
+    options = DemoOptions(thresh=args.float("-thresh", .5, 0, 1), hier_thresh=args.float("-hier", .5, 0, 1),
+                          avgframes=args.int("-avgframes", 3, 1, 1000), out_filename=args.str("-out_filename"),
+                          prefix=args.str("-prefix"), ext_output=args.flag("-ext_output"),
+                          benchmark=args.flag("-benchmark"))
+    ports = {flag: args.int(flag, None, 0, 65535) for flag in ("-json_port", "-mjpeg_port")}
+    backend = backend_choice(args)
+    if datacfg is None:
+        datacfg, cfg, weights, video = args.positional(3, 1)
+    else:
+        cfg, weights, video = args.positional(2, 1)
+        datacfg = default_data_for(cfg)
+    if video is None and camera is None:
+        camera = 0                                # darknet: the first camera without a file
+    return demo_detector(datacfg, cfg, weights, video, camera, options, json_port=ports["-json_port"],
+                         mjpeg_port=ports["-mjpeg_port"], backend=backend)
 
 
 def detector_train(args):
@@ -357,7 +385,8 @@ def bench(args):
 COMMANDS = {
     "detector test": detector_test, "detector train": detector_train, "detector valid": detector_evaluate,
     "detector recall": detector_evaluate, "detector map": detector_evaluate,
-    "detector calc_anchors": detector_calc_anchors,
+    "detector calc_anchors": detector_calc_anchors, "detector demo": demo_command,
+    "demo": lambda args: demo_command(args, datacfg=""),
     "classifier train": classifier_command, "classifier valid": classifier_command,
     "classifier predict": classifier_command,
     "detect": detect, "partial": partial, "dump": dump, "compare": compare, "export": export, "init": init,

@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from helpers import GOLDEN, IMAGES, golden_weights, open_h5
+from helpers import GOLDEN, IMAGES, REPO, golden_weights, open_h5
 
 import darknet_py
 from darknet_py.data.augment import CLASS_ONLY, correct_boxes, fill_truth
@@ -183,13 +183,14 @@ def test_masked_groups_get_no_delta_and_no_cost(tmp_path, tree_case):
     truth = hierarchy_truth(net, BOX, CIRCLE)
     loss = net.train_step(x, truth, log=lambda line: None)
     masked = truth < 0
-    softmax, cost = net.layers[1], net.layers[2]
+    softmax = net.layers[1]
     p = net.output(softmax.index).reshape(2, 16)
     softmax_delta = truth - p
     softmax_delta[masked] = 0
     cost_delta = np.where(masked, 0, truth - p)
     # the softmax's delta after backward: its own plus the cost layer's (scale 1)
-    np.testing.assert_allclose(net.delta(softmax.index).reshape(2, 16), softmax_delta + cost_delta, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(net.delta(softmax.index).reshape(2, 16), softmax_delta + cost_delta,
+                               rtol=1e-6, atol=1e-7)
     entropy = -np.log(p[truth == 1]).sum()
     squares = (cost_delta ** 2).sum()
     # darknet calc_network_cost averages over the layers with a cost, train_network over images
@@ -298,7 +299,6 @@ def test_shape_tree_set_keeps_two_leaves_out_of_the_boxes(shape_tree):
     from darknet_py.data.labels import label_path
     from darknet_py.data.shape_tree import LEAVES, NEVER_BOXED, NODES, tree_text
     from darknet_py.tree import read_tree
-    from helpers import REPO
     assert (REPO / "cfg" / "shapes.tree").read_text() == tree_text()
     tree = read_tree(shape_tree / "shapes.tree")
     assert [NODES[k] for k in NEVER_BOXED] == ["ring", "diamond"] and all(tree.leaf[k] for k in NEVER_BOXED)
@@ -322,11 +322,12 @@ def test_joint_training_runs_from_the_cli(shape_tree, tmp_path, capsys, monkeypa
     iterations run, each printing Darknet's stats line (the loss branch itself is
     test_class_only_labels_reach_the_loss_branch's)."""
     from darknet_py.cli import main
-    from helpers import REPO
     cfg = tmp_path / "tree.cfg"
     text = (REPO / "cfg" / "yolo9000-shapes.cfg").read_text()
-    cfg.write_text(text.replace("batch=32", "batch=8").replace("width=160", "width=64")
-                   .replace("height=160", "height=64").replace("tree=shapes.tree", f"tree={REPO / 'cfg' / 'shapes.tree'}"))
+    for old, new in (("batch=32", "batch=8"), ("width=160", "width=64"), ("height=160", "height=64"),
+                     ("tree=shapes.tree", f"tree={REPO / 'cfg' / 'shapes.tree'}")):
+        text = text.replace(old, new)
+    cfg.write_text(text)
     monkeypatch.chdir(tmp_path)
     assert main(["detector", "train", str(shape_tree / "shapes-tree.data"), str(cfg), "-max_batches", "3"]) == 0
     captured = capsys.readouterr()

@@ -6,7 +6,7 @@ classification data to detection, as YOLO9000 does for the ImageNet classes COCO
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import ImageDraw
 
 from .shapes import background, star_points
 

@@ -29,21 +29,39 @@ def yolo_heads(net):
     return [layer for layer in net.layers if layer.kind == "yolo"]
 
 
-def network_detections(net, images, sized, thresh, hier_thresh, relative, class_map=None):
-    """darknet get_network_boxes for each image: the region layer's detections, or every
-    [yolo] head's joined (all heads' outputs are needed, so the yolo path runs forward).
-    ``class_map``: a .data file's map= onto a class tree's nodes (get_region_detections)."""
+def detection_heads(net):
+    """The layers whose outputs Darknet decodes into boxes: every [yolo] head, or the region."""
+    return yolo_heads(net) or [detection_layer(net)]
+
+
+def head_outputs(net, sized):
+    """Each image's outputs of the detection heads, [image][head] (copies), for a batch of
+    prepared inputs. The region path runs predict (a backend's fast path); [yolo] needs every
+    head's output, so it runs forward."""
     heads = yolo_heads(net)
     if not heads:
-        layer = detection_layer(net)
-        return [get_region_detections(layer, output, image.shape[2], image.shape[1], net.width, net.height,
-                                      thresh, hier_thresh, relative, class_map)
-                for image, output in zip(images, net.predict(sized))]
+        return [[output] for output in net.predict(sized)]
     net.forward(sized)
     outputs = [net.output(head.index) for head in heads]
-    return [join([get_yolo_detections(head, out[k], image.shape[2], image.shape[1], net.width, net.height,
-                                      thresh, relative) for head, out in zip(heads, outputs)])
-            for k, image in enumerate(images)]
+    return [[out[k].copy() for out in outputs] for k in range(len(sized))]
+
+
+def decode_outputs(net, outputs, w, h, thresh, hier_thresh, relative, class_map=None):
+    """darknet get_network_boxes on one image's head outputs (``head_outputs``' [head] list)
+    for an image of w x h pixels. ``class_map``: a .data file's map= onto a class tree's nodes
+    (get_region_detections)."""
+    heads = detection_heads(net)
+    if heads[0].kind == "region":
+        return get_region_detections(heads[0], outputs[0], w, h, net.width, net.height, thresh, hier_thresh,
+                                     relative, class_map)
+    return join([get_yolo_detections(head, out, w, h, net.width, net.height, thresh, relative)
+                 for head, out in zip(heads, outputs)])
+
+
+def network_detections(net, images, sized, thresh, hier_thresh, relative, class_map=None):
+    """darknet get_network_boxes for each image."""
+    return [decode_outputs(net, outputs, image.shape[2], image.shape[1], thresh, hier_thresh, relative, class_map)
+            for image, outputs in zip(images, head_outputs(net, sized))]
 
 
 def detect(net, image: np.ndarray, thresh: float = .5, hier_thresh: float = .5, nms: float = .45,
