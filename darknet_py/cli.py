@@ -18,7 +18,8 @@ USAGES = {
                       "[-workers 2] [-dont_show] " + BACKEND_FLAGS,
     "detector valid": "detector valid DATA CFG WEIGHTS [-out PREFIX] [-batch N] " + BACKEND_FLAGS,
     "detector recall": "detector recall DATA CFG WEIGHTS " + BACKEND_FLAGS,
-    "detector map": "detector map DATA CFG WEIGHTS [-iou_thresh 0.5] [-points 0|11|101] [-thresh .25] [-batch N] "
+    "detector map": "detector map DATA CFG WEIGHTS [-iou_thresh 0.5] [-points 0|11|101] [-thresh .25] [-hier .5] "
+                    "[-batch N] "
                     + BACKEND_FLAGS,
     "detector demo": "detector demo DATA CFG WEIGHTS [VIDEO|FRAMES_%05d.png|FOLDER|LIST.txt] [-c 0] [-thresh .5] "
                      "[-hier .5] [-avgframes 3] [-out_filename out.mp4|.avi|.mkv] [-prefix NAME] [-ext_output] "
@@ -216,7 +217,7 @@ def detector_evaluate(args):
     sub = args.command.split()[1]
     flags = dict(outfile=args.str("-out"), iou_thresh=args.float("-iou_thresh", .5, 0, 1, open_low=True),
                  points=args.int("-points", 0), thresh=args.float("-thresh", .25, 0, 1),
-                 batch=args.int("-batch", 0, 0))
+                 batch=args.int("-batch", 0, 0), hier_thresh=args.float("-hier", .5, 0, 1))
     if flags["points"] not in (0, 11, 101):
         raise DarknetError(f"-points must be 0 (area under curve), 11 (VOC2007) or 101 (COCO), "
                            f"got {flags['points']}")

@@ -112,7 +112,7 @@ def train(datacfg, cfg, weights, gpus, nogpu, backend, **options):
     return 0
 
 
-def evaluate(sub, datacfg, cfg, weights, backend, outfile, iou_thresh, points, thresh, batch):
+def evaluate(sub, datacfg, cfg, weights, backend, outfile, iou_thresh, points, thresh, batch, hier_thresh=.5):
     """detector valid | recall | map."""
     from .evaluate import validate
     net = load_verbose(cfg, weights, backend)
@@ -124,7 +124,7 @@ def evaluate(sub, datacfg, cfg, weights, backend, outfile, iou_thresh, points, t
     elif sub == "recall":
         validate.validate_detector_recall(datacfg, net)
     else:
-        validate.validate_detector_map(datacfg, net, iou_thresh, points, thresh, batch=batch)
+        validate.validate_detector_map(datacfg, net, iou_thresh, points, thresh, batch=batch, hier_thresh=hier_thresh)
     return 0
 
 

@@ -22,7 +22,7 @@ def opencv():
     try:
         import cv2
     except ImportError:
-        raise DarknetError("video files and cameras need OpenCV: pip install 'darknet_py[video]' "
+        raise DarknetError("video files, cameras and -out_filename need OpenCV: pip install 'darknet_py[video]' "
                            "(image sequences work without it)") from None
     return cv2
 

@@ -91,18 +91,24 @@ def read_video(path):
 
 class HeldSource:
     """A source that holds its first frame back until ``release`` (so the test's readers are
-    connected before the stream starts) and records what it gave."""
+    connected before the stream starts), and ends early on ``end``."""
 
     def __init__(self, source):
         self.source, self.live, self.fps, self.name = source, False, source.fps, source.name
-        self.released = threading.Event()
+        self.released, self.ended = threading.Event(), threading.Event()
 
     def __iter__(self):
         self.released.wait(30)
-        yield from self.source
+        for frame in self.source:
+            if self.ended.is_set():
+                return
+            yield frame
 
     def release(self):
         self.released.set()
+
+    def end(self):
+        self.ended.set()
 
     def close(self):
         self.source.close()
@@ -269,7 +275,7 @@ def test_page_shows_the_stream_in_chromium(video, net, tmp_path):
                               "--run-all-compositor-stages-before-draw", "--dump-dom",
                               f"http://127.0.0.1:{mjpeg.port}/"], capture_output=True, text=True, timeout=120).stdout
     finally:
-        source.source.paths = []            # end the stream
+        source.end()
         thread.join(120)
     assert 'id="stream"' in dom
     assert 'data-frames="' in dom, dom[:2000]
@@ -372,3 +378,19 @@ def test_bad_input_is_one_line(video, tmp_path, capsys, case):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and expected in err[0] and "Traceback" not in err[0]
     assert not (tmp_path / "out.webm").exists()
+
+
+def test_without_opencv_videos_say_how_to_install_and_sequences_work(video, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "cv2", None)          # as if opencv-python-headless were absent
+    argv = ["detector", "demo", str(DATA), str(CFG), str(WEIGHTS)]
+    assert main(argv + [str(video / "moving.mkv")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["darknet_py: video files, cameras and -out_filename need OpenCV: pip install "
+                   "'darknet_py[video]' (image sequences work without it)"]
+    short = tmp_path / "short"
+    short.mkdir()
+    for t in range(3):
+        shutil.copy(video / "frames" / f"frame_{t:05d}.png", short)
+    # the short form, with the .data that fits the cfg (cfg/shapes.data)
+    assert main(["demo", str(CFG), str(WEIGHTS), str(short), "-prefix", str(tmp_path / "shown")]) == 0
+    assert len(list(tmp_path.glob("shown_*.jpg"))) == 3

@@ -65,13 +65,13 @@ def render_tree_scene(rng, w, h, leaves, max_objects=3):
     return im, boxes
 
 
-def classification_image(rng, leaf, size):
-    """One shape filling most of a ``size`` square: an image known only by its class."""
-    im = background(rng, size, size)
-    r = float(rng.uniform(.3, .42) * size)
-    draw_leaf(ImageDraw.Draw(im), leaf, size / 2 + rng.uniform(-.05, .05) * size,
-              size / 2 + rng.uniform(-.05, .05) * size, r, rng)
-    return im
+def classification_image(rng, leaf):
+    """An image known only by its class, as an ImageNet photo is: one shape of ``leaf``, at the
+    scales the detection scenes have (so the class-only label trains the anchors that detect
+    such shapes)."""
+    image, _ = render_tree_scene(rng, int(rng.integers(160, 257)), int(rng.integers(160, 257)), [leaf],
+                                 max_objects=1)
+    return image
 
 
 def make_tree(out, n_detect, n_classify, n_valid, seed):
@@ -83,7 +83,7 @@ def make_tree(out, n_detect, n_classify, n_valid, seed):
     out = Path(out).resolve()
     for sub in ("JPEGImages", "labels", "backup"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)          # a stream per split: each split depends on its own size only
     lists = {"train-boxes": [], "classify": [], "valid": [], "valid-boxed": []}
 
     def save(name, image, lines, split):
@@ -95,10 +95,11 @@ def make_tree(out, n_detect, n_classify, n_valid, seed):
     for k in range(n_detect):
         image, boxes = render_tree_scene(rng, int(rng.integers(160, 257)), int(rng.integers(160, 257)), BOXED)
         save(f"detect_{k:06d}", image, ["%d %.6f %.6f %.6f %.6f\n" % b for b in boxes], "train-boxes")
+    rng = np.random.default_rng([seed, 1])
     for k in range(n_classify):
         leaf = LEAVES[k % len(LEAVES)]
-        image = classification_image(rng, leaf, int(rng.integers(96, 161)))
-        save(f"classify_{k:06d}", image, [f"{leaf} 0 0 1 1\n"], "classify")
+        save(f"classify_{k:06d}", classification_image(rng, leaf), [f"{leaf} 0 0 1 1\n"], "classify")
+    rng = np.random.default_rng([seed, 2])
     for split, leaves in (("valid", NEVER_BOXED), ("valid-boxed", BOXED)):
         for k in range(n_valid):
             image, boxes = render_tree_scene(rng, int(rng.integers(160, 257)), int(rng.integers(160, 257)), leaves)

@@ -196,15 +196,16 @@ def validate_detector_recall(datacfg, net, out=print):
     return correct / total if total else 0.0
 
 
-def validate_detector_map(datacfg, net, iou_thresh=.5, points=0, thresh=.25, out=print, batch=1):
-    """mAP over the validation list, printed as AlexeyAB's darknet prints it."""
+def validate_detector_map(datacfg, net, iou_thresh=.5, points=0, thresh=.25, out=print, batch=1, hier_thresh=.5):
+    """mAP over the validation list, printed as AlexeyAB's darknet prints it. On a class tree
+    each box is scored as the node where the walk down the tree stops below ``hier_thresh``."""
     data = DataConfig(datacfg)
     paths = validation_list(data)
     classes = detection_layer(net).classes
     names = class_names(data, classes)
     check_labels(paths, classes)
     detections, truths = [], []
-    for index, path, w, h, result in detections_over(net, paths, .005, .45, desc="map", batch=batch):
+    for index, path, w, h, result in detections_over(net, paths, .005, .45, hier_thresh, desc="map", batch=batch):
         truth, _ = image_truth(path, w, h, classes)
         truths.append(truth)
         dets = result.dets
