@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .data.image import letterbox_image, save_image, to_uint8
+from .data.compiled import letterbox_image
+from .data.image import save_image, to_uint8
 from .detection.detector import Result, decode_outputs, head_outputs, json_objects
 from .detection.draw import draw_detections
 from .detection.nms import do_nms_sort
@@ -98,7 +99,8 @@ class Pipeline:
                 continue
 
     def capture(self):
-        """Read, convert and letterbox the next frame (demo.c fetch_in_thread)."""
+        """Read, convert and letterbox the next frame (demo.c fetch_in_thread; the letterbox
+        compiled, without the GIL, to the reference's bit)."""
         try:
             for number, rgb in self.source:
                 if self.stop.is_set():
