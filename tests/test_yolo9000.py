@@ -333,3 +333,30 @@ def test_joint_training_runs_from_the_cli(shape_tree, tmp_path, capsys, monkeypa
     captured = capsys.readouterr()
     assert "skipped" not in captured.err
     assert sum(line.startswith("Region Avg IOU") for line in captured.out.splitlines()) == 3
+
+
+def test_imagenet_labels_tool_writes_class_only_labels_the_9k_tree_reads(tmp_path):
+    import subprocess
+    import sys
+
+    from helpers import DARKNET_CFG
+
+    from darknet_py.data.labels import label_path
+    from darknet_py.tree import read_tree
+    labels = (DARKNET_CFG / "9k.labels").read_text().split()
+    root = tmp_path / "ILSVRC" / "train"
+    for wnid in (labels[100], labels[9000], "n99999999"):
+        (root / wnid).mkdir(parents=True)
+        for k in range(2):
+            (root / wnid / f"{wnid}_{k}.JPEG").write_bytes(b"not decoded here")
+    out = tmp_path / "inet.list"
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "imagenet_labels.py"), str(root),
+                             str(DARKNET_CFG / "9k.labels"), str(out)], capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("4 images labelled; 1 folders not in")
+    tree = read_tree(DARKNET_CFG / "9k.tree")
+    nodes = []
+    for path in out.read_text().split():
+        rows, problems = read_labels(label_path(path), 80, tree_nodes=tree.n)
+        assert problems == [] and rows.shape == (1, 5) and rows[0, 1] == rows[0, 2] == 0
+        nodes.append(int(rows[0, 0]))
+    assert nodes == [100, 100, 9000, 9000]
