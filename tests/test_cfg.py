@@ -75,13 +75,14 @@ def same_network(a, b):
 
 
 PROJECT_CFGS = sorted((REPO / "cfg").glob("*.cfg"))
-PROJECT_ONLY = {"yolov2-tiny-shapes.cfg"}          # ours, for the synthetic shapes set
+PROJECT_ONLY = {"yolov2-tiny-shapes.cfg", "yolo9000-shapes.cfg"}      # ours, for the synthetic shapes sets
 
 
 @pytest.mark.parametrize("cfg", PROJECT_CFGS, ids=lambda p: p.name)
 def test_every_project_cfg_builds(cfg, tmp_path, monkeypatch):
     (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "9k.tree").symlink_to(DARKNET_CFG / "9k.tree")
+    for side in ("9k.tree", "coco9k.map"):                # darknet's relative tree= and map= paths
+        (tmp_path / "data" / side).symlink_to(DARKNET_CFG / side)
     monkeypatch.chdir(tmp_path)
     assert darknet_py.load_network(cfg).layers
 
@@ -93,7 +94,8 @@ def test_project_cfgs_build_the_original_networks(cfg, tmp_path, monkeypatch):
         original = DARKNET_CFG / "pjreddie" / cfg.name       # the YOLOv3 cfgs
     assert original.exists(), f"no original for {cfg.name}"
     (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "9k.tree").symlink_to(DARKNET_CFG / "9k.tree")
+    for side in ("9k.tree", "coco9k.map"):                # darknet's relative tree= and map= paths
+        (tmp_path / "data" / side).symlink_to(DARKNET_CFG / side)
     monkeypatch.chdir(tmp_path)
     same_network(darknet_py.load_network(REPO / "cfg" / cfg.name), darknet_py.load_network(original))
 

@@ -24,7 +24,8 @@ CFGS = sorted(p.name for p in PJREDDIE.glob("*.cfg")) if PJREDDIE.is_dir() else 
 @pytest.mark.parametrize("name", CFGS)
 def test_every_pjreddie_cfg_builds_or_says_why(name, tmp_path, monkeypatch, capsys):
     (tmp_path / "data").mkdir()
-    shutil.copy(DARKNET_CFG / "9k.tree", tmp_path / "data" / "9k.tree")     # darknet's relative tree= path
+    for side in ("9k.tree", "coco9k.map"):                # darknet's relative tree= and map= paths
+        shutil.copy(DARKNET_CFG / side, tmp_path / "data" / side)
     monkeypatch.chdir(tmp_path)
     rc = main(["summary", str(PJREDDIE / name)])
     captured = capsys.readouterr()

@@ -1,4 +1,4 @@
-"""darknet region_layer.c:get_region_detections + correct_region_boxes, and tree.c's walk.
+"""darknet region_layer.c:get_region_detections + correct_region_boxes (the tree walk is tree.py's).
 
 Detection k covers anchor ``k // (h*w)`` and cell ``k % (h*w)``, Darknet's order.
 """
