@@ -25,6 +25,7 @@ from .data.image import save_image, to_uint8
 from .detection.detector import Result, decode_outputs, head_outputs, json_objects
 from .detection.draw import draw_detections
 from .detection.nms import do_nms_sort
+from .video import frame_image
 
 F = np.float32
 WAIT = .1                    # seconds between checks of a stopped pipeline
@@ -105,7 +106,7 @@ class Pipeline:
             for number, rgb in self.source:
                 if self.stop.is_set():
                     break
-                image = rgb.transpose(2, 0, 1).astype(F) / F(255)
+                image = frame_image(rgb)
                 item = (number, image, letterbox_image(image, self.net.width, self.net.height))
                 if not self.source.live:
                     self.put(self.frames, item)

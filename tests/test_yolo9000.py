@@ -360,3 +360,19 @@ def test_imagenet_labels_tool_writes_class_only_labels_the_9k_tree_reads(tmp_pat
         assert problems == [] and rows.shape == (1, 5) and rows[0, 1] == rows[0, 2] == 0
         nodes.append(int(rows[0, 0]))
     assert nodes == [100, 100, 9000, 9000]
+
+
+def test_map_scores_a_tree_through_the_data_map(tree_case, tmp_path, capsys):
+    """detector map with a .data map= (YOLO9000's evaluation): the labels' classes are the
+    map's lines, one AP line each."""
+    from darknet_py.cli import main
+    cfg, weights = tree_case
+    data = imagenet_data(tmp_path, 3)
+    for name in ("dog", "eagle"):
+        write_labels(tmp_path / "val" / f"{name}.txt", ["2 .5 .5 .4 .4"])
+    (tmp_path / "three.names").write_text("disc\ntriangle\nsquare\n")
+    (tmp_path / "inet.map").write_text("11\n6\n7\n")
+    data.write_text(data.read_text().replace("eval=imagenet", f"names={tmp_path / 'three.names'}"))
+    assert main(["detector", "map", str(data), str(cfg), str(weights)]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("class_id")]
+    assert [line.split(",")[1].strip() for line in lines] == ["name = disc", "name = triangle", "name = square"]

@@ -198,14 +198,19 @@ def validate_detector_recall(datacfg, net, out=print):
 
 def validate_detector_map(datacfg, net, iou_thresh=.5, points=0, thresh=.25, out=print, batch=1, hier_thresh=.5):
     """mAP over the validation list, printed as AlexeyAB's darknet prints it. On a class tree
-    each box is scored as the node where the walk down the tree stops below ``hier_thresh``."""
+    each box is scored as the node where the walk down the tree stops below ``hier_thresh``;
+    with a .data map= (as detector valid's eval=imagenet scores YOLO9000), the labels' classes
+    are the map's lines and each is scored as objectness times its node's absolute probability."""
     data = DataConfig(datacfg)
     paths = validation_list(data)
-    classes = detection_layer(net).classes
+    layer = detection_layer(net)
+    class_map = data_class_map(data, layer) if layer.tree is not None else None
+    classes = layer.classes if class_map is None else len(class_map)
     names = class_names(data, classes)
     check_labels(paths, classes)
     detections, truths = [], []
-    for index, path, w, h, result in detections_over(net, paths, .005, .45, hier_thresh, desc="map", batch=batch):
+    for index, path, w, h, result in detections_over(net, paths, .005, .45, hier_thresh, desc="map", batch=batch,
+                                                     class_map=class_map):
         truth, _ = image_truth(path, w, h, classes)
         truths.append(truth)
         dets = result.dets
