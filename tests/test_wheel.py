@@ -27,7 +27,9 @@ def test_wheel_installs_and_runs_the_main_job_from_an_empty_folder(tmp_path):
     wheel, = (tmp_path / "dist").glob("darknet_py-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     for shipped in ("cfg/shapes.data", "cfg/yolov2-tiny-shapes.cfg", "cfg/yolov2-voc.cfg", "data/shapes.names",
-                    "data/sample.png", "weights/yolov2-tiny-shapes.weights"):
+                    "data/sample.png", "weights/yolov2-tiny-shapes.weights", "cfg/yolo9000-shapes.cfg",
+                    "cfg/shapes.tree", "cfg/shapes-tree.data", "data/shapes-tree.names",
+                    "weights/yolo9000-shapes.weights"):
         assert f"darknet_py/bundled/{shipped}" in names, shipped
     assert any(name.endswith("/licenses/LICENSE") or name.endswith("/LICENSE") for name in names)
 

@@ -79,7 +79,7 @@ def make_tree(out, n_detect, n_classify, n_valid, seed):
     train.txt (boxes of the boxed leaves + class-only images of every leaf), train-boxes.txt
     (the boxes alone: the baseline without classification data), valid.txt (scenes of the
     never-boxed leaves only), valid-boxed.txt (scenes of the boxed leaves); shapes-tree.data
-    and shapes-tree-boxes.data name them."""
+    and shapes-tree-boxes.data name them (backup/ and backup-boxes/ apart)."""
     out = Path(out).resolve()
     for sub in ("JPEGImages", "labels", "backup"):
         (out / sub).mkdir(parents=True, exist_ok=True)
@@ -109,7 +109,9 @@ def make_tree(out, n_detect, n_classify, n_valid, seed):
         (out / f"{split}.txt").write_text("".join(p + "\n" for p in lists[split]))
     (out / "shapes.tree").write_text(tree_text())
     (out / "shapes-tree.names").write_text("".join(name + "\n" for name in NODES))
-    for data, train in (("shapes-tree.data", "train.txt"), ("shapes-tree-boxes.data", "train-boxes.txt")):
+    for data, train, backup in (("shapes-tree.data", "train.txt", "backup"),
+                                ("shapes-tree-boxes.data", "train-boxes.txt", "backup-boxes")):
+        (out / backup).mkdir(exist_ok=True)
         (out / data).write_text(f"classes={len(NODES)}\ntrain={out / train}\nvalid={out / 'valid.txt'}\n"
-                                f"names={out / 'shapes-tree.names'}\nbackup={out / 'backup'}\n")
+                                f"names={out / 'shapes-tree.names'}\nbackup={out / backup}\n")
     return out
