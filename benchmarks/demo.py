@@ -4,11 +4,13 @@ letterbox, network, decode boxes, NMS, draw, encode the -out_filename video) bes
 network's forward-only rate on the same machine and backend, in one sitting.
 
 usage: python benchmarks/demo.py [-cfg yolov2-tiny-voc] [-backend numba] [-frames 150]
-                                 [-size 640x480] [-out .avi] [-runs 2]
+                                 [-size 640x480] [-out .avi] [-runs 3]
 
 The video is made here (moving shapes on a textured background, MJPG in .avi like a camera's
-recording); the weights are generated (Darknet's initialisation; the demo runs at its usual
--thresh .25): speed does not depend on their values. The ratio is demo FPS / forward FPS: 1.0
+recording); the weights are generated (Darknet's initialisation). The demo runs at Darknet's
+-thresh .5, where these weights draw about one box a frame, as a trained model on a street
+would draw a few (at .25 they draw 73, and the drawing of 73 labels is what gets measured).
+The ratio is demo FPS / forward FPS: 1.0
 means the video decoding, letterboxing, drawing and encoding are entirely hidden behind the
 network."""
 import argparse
@@ -47,7 +49,7 @@ def main():
     ap.add_argument("-frames", type=int, default=150)
     ap.add_argument("-size", default="640x480")
     ap.add_argument("-out", default=".avi", help="the -out_filename container (.avi, .mp4, .mkv)")
-    ap.add_argument("-runs", type=int, default=2, help="demo runs; the best is reported")
+    ap.add_argument("-runs", type=int, default=3, help="pairs of forward-only and demo runs")
     a = ap.parse_args()
 
     import darknet_py
@@ -69,24 +71,36 @@ def main():
         sized = letterbox_image(frame, net.width, net.height)[None]
         for _ in range(3):                      # compile, choose algorithms
             net.predict(sized)
-        start = time.perf_counter()
-        count = 0
-        while count < 20 or time.perf_counter() - start < 5:
-            net.predict(sized)
-            count += 1
-        forward_fps = count / (time.perf_counter() - start)
         names = [f"class{k}" for k in range(net.output_layer.classes)]
-        best = None
-        for run in range(a.runs):
-            sinks = Sinks(video=VideoOutput(tmp / f"out{run}{a.out}", 25))
-            summary = run_demo(net, open_source(str(video)), names, DemoOptions(thresh=.25), sinks,
+
+        def forward_fps(seconds=4):
+            start, count = time.perf_counter(), 0
+            while count < 10 or time.perf_counter() - start < seconds:
+                net.predict(sized)
+                count += 1
+            return count / (time.perf_counter() - start)
+
+        def demo_fps(kind, run):
+            sinks = Sinks(video=VideoOutput(tmp / f"out{run}{a.out}", 25)) if kind == "video" else Sinks()
+            summary = run_demo(net, open_source(str(video)), names, DemoOptions(thresh=.5), sinks,
                                out=lambda *args: None)
-            best = summary if best is None or summary.fps > best.fps else best
+            return summary.fps
+
+        # the machine's speed wanders: each demo run is taken beside a forward-only run, and the
+        # ratios are of those pairs
+        rows = {"forward": [], "printed only": [], f"-out_filename {a.out}": []}
+        for run in range(a.runs):
+            rows["forward"].append(forward_fps())
+            rows["printed only"].append(demo_fps("print", run))
+            rows[f"-out_filename {a.out}"].append(demo_fps("video", run))
     print(f"{cfg.name} at {net.width}x{net.height} on {a.backend}, {a.frames} frames of {width}x{height} "
-          f"(MJPG .avi in, {a.out} out)")
-    print(f"  forward only (predict):          {forward_fps:7.1f} FPS")
-    print(f"  demo end to end (best of {a.runs}):    {best.fps:7.1f} FPS   ratio {best.fps / forward_fps:.2f}")
-    print(f"  demo's network + box decoding:   {best.frames / best.network_seconds:7.1f} FPS")
+          f"(MJPG .avi in), {a.runs} runs, medians")
+    forward = np.median(rows["forward"])
+    print(f"  {'forward only (predict)':28s} {forward:7.1f} FPS")
+    for name in list(rows)[1:]:
+        ratios = np.array(rows[name]) / np.array(rows["forward"])
+        print(f"  {'demo, ' + name:28s} {np.median(rows[name]):7.1f} FPS   ratio {np.median(ratios):.2f} "
+              f"(runs: {', '.join(f'{r:.2f}' for r in ratios)})")
 
 
 if __name__ == "__main__":

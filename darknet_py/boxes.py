@@ -13,12 +13,22 @@ def _overlap(x1, w1, x2, w2):
 
 def box_iou(a, b):
     """IoU of box a [4] with boxes b [M, 4] (x, y, w, h), darknet's float32 formula."""
-    a = a.astype(F)
-    b = np.atleast_2d(b).astype(F)
-    w = _overlap(a[0], a[2], b[:, 0], b[:, 2])
-    h = _overlap(a[1], a[3], b[:, 1], b[:, 3])
+    return _iou(a.astype(F), np.atleast_2d(b).astype(F).T)
+
+
+def box_iou_matrix(boxes):
+    """box_iou of every box [N, 4] with every other, [N, N]: each value the same float32
+    operations as box_iou(boxes[i], boxes[j]), so the same to the bit."""
+    boxes = np.asarray(boxes, dtype=F).T
+    return _iou(boxes[:, :, None], boxes[:, None, :])
+
+
+def _iou(a, b):
+    """darknet box_iou on coordinates (x, y, w, h) along the first axis, broadcast."""
+    w = _overlap(a[0], a[2], b[0], b[2])
+    h = _overlap(a[1], a[3], b[1], b[3])
     inter = np.where((w < 0) | (h < 0), F(0), w * h)
-    union = a[2] * a[3] + b[:, 2] * b[:, 3] - inter
+    union = a[2] * a[3] + b[2] * b[3] - inter
     with np.errstate(divide="ignore", invalid="ignore"):
         return inter / union
 

@@ -174,7 +174,7 @@ class Pipeline:
         frame = {"frame_id": self.shown, "objects": json_objects(result, self.names, self.o.thresh)}
         if self.o.benchmark:
             self.out(f"FPS:{fps:.1f} \t AVG_FPS:{mean_fps:.1f}")
-            self.sinks.publish(None, None, frame)
+            self.sinks.publish(None, frame)
             return
         _, h, w = image.shape
         lines = []
@@ -188,7 +188,7 @@ class Pipeline:
         self.out(f"{clear}\nFPS:{fps:.1f}\nObjects:\n" + "".join("\n" + line for line in lines))
         if self.o.prefix:
             save_image(image, f"{self.o.prefix}_{number:08d}")
-        self.sinks.publish(image, to_uint8(image), frame)
+        self.sinks.publish(image, frame)
 
     def run(self):
         threads = [threading.Thread(target=self.capture, name="demo capture", daemon=True),
@@ -216,13 +216,16 @@ class Sinks:
     def __init__(self, video=None, mjpeg=None, json=None):
         self.video, self.mjpeg, self.json = video, mjpeg, json
 
-    def publish(self, image, rgb, frame):
-        if self.video is not None and rgb is not None:
-            self.video.write(rgb)
-        if self.mjpeg is not None and rgb is not None:
-            buffer = io.BytesIO()
-            Image.fromarray(rgb).save(buffer, format="JPEG", quality=80)
-            self.mjpeg.publish(buffer.getvalue(), frame)
+    def publish(self, image, frame):
+        """One frame: the drawn image [3, H, W] (None with -benchmark) and its JSON object."""
+        if image is not None and (self.video is not None or self.mjpeg is not None):
+            rgb = to_uint8(image)                       # as save_image writes the drawing
+            if self.video is not None:
+                self.video.write(rgb)
+            if self.mjpeg is not None:
+                buffer = io.BytesIO()
+                Image.fromarray(rgb).save(buffer, format="JPEG", quality=80)
+                self.mjpeg.publish(buffer.getvalue(), frame)
         if self.json is not None:
             self.json.publish(None, frame)
 

@@ -119,9 +119,9 @@ class RecordedFrames(Sinks):
         super().__init__(**sinks)
         self.frames = []
 
-    def publish(self, image, rgb, frame):
+    def publish(self, image, frame):
         self.frames.append(frame)
-        super().publish(image, rgb, frame)
+        super().publish(image, frame)
 
 
 def read_json_frames(response, count):

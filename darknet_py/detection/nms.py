@@ -1,7 +1,7 @@
 """darknet box.c: do_nms_sort and do_nms_obj, in float32 like Darknet."""
 import numpy as np
 
-from ..boxes import box_iou
+from ..boxes import box_iou, box_iou_matrix
 
 F = np.float32
 
@@ -24,17 +24,12 @@ def do_nms_sort(dets, nms):
             i += 1
     total = k + 1
     prob, boxes = dets.prob, dets.boxes
-    base = order[:total]
+    active = order[:total]
+    # only a box with some probability suppresses or is suppressed: their IoUs, taken at once
+    candidates = active[(prob[active] > 0).any(axis=1)]
     where = np.empty(len(order), dtype=int)
-    where[base] = np.arange(total)
-    rows = {}                           # a box's IoUs with every live box, taken once
-
-    def ious(a):
-        if a not in rows:
-            rows[a] = box_iou(boxes[a], boxes[base])
-        return rows[a]
-
-    active = base
+    where[candidates] = np.arange(len(candidates))
+    ious = box_iou_matrix(boxes[candidates])
     for c in np.flatnonzero((prob[active] > 0).any(axis=0)):
         active = active[np.argsort(-prob[active, c], kind="stable")]
         ranked = active[prob[active, c] > 0]         # a zero neither suppresses nor changes
@@ -42,7 +37,7 @@ def do_nms_sort(dets, nms):
             if prob[a, c] == 0:
                 continue
             rest = ranked[i + 1:]
-            prob[rest[ious(a)[where[rest]] > F(nms)], c] = 0
+            prob[rest[ious[where[a], where[rest]] > F(nms)], c] = 0
     order[:total] = active
     return order
 
