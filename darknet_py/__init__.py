@@ -13,5 +13,5 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 from .errors import DarknetError
 from .network import Network, load_network
 
-__version__ = "0.2.0"      # the package metadata takes it from here
+__version__ = "0.3.0"      # the package metadata takes it from here
 __all__ = ["DarknetError", "Network", "load_network", "__version__"]
