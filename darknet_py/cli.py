@@ -19,8 +19,7 @@ USAGES = {
     "detector valid": "detector valid DATA CFG WEIGHTS [-out PREFIX] [-batch N] " + BACKEND_FLAGS,
     "detector recall": "detector recall DATA CFG WEIGHTS " + BACKEND_FLAGS,
     "detector map": "detector map DATA CFG WEIGHTS [-iou_thresh 0.5] [-points 0|11|101] [-thresh .25] [-hier .5] "
-                    "[-batch N] "
-                    + BACKEND_FLAGS,
+                    "[-batch N] " + BACKEND_FLAGS,
     "detector demo": "detector demo DATA CFG WEIGHTS [VIDEO|FRAMES_%05d.png|FOLDER|LIST.txt] [-c 0] [-thresh .5] "
                      "[-hier .5] [-avgframes 3] [-out_filename out.mp4|.avi|.mkv] [-prefix NAME] [-ext_output] "
                      "[-dont_show] [-mjpeg_port 8090] [-json_port 8070] [-benchmark] " + BACKEND_FLAGS,
@@ -169,7 +168,7 @@ def detect(args):
     return test_detector(default_data_for(cfg), cfg, weights, image, backend=backend, **flags)
 
 
-def demo_command(args, datacfg=None):
+def demo_command(args, short=False):
     """detector demo DATA CFG WEIGHTS [VIDEO], or demo CFG WEIGHTS [VIDEO] with the .data that fits."""
     from .demo import DemoOptions, demo_detector
     from .detector import default_data_for
@@ -181,11 +180,11 @@ def demo_command(args, datacfg=None):
                           benchmark=args.flag("-benchmark"))
     ports = {flag: args.int(flag, None, 0, 65535) for flag in ("-json_port", "-mjpeg_port")}
     backend = backend_choice(args)
-    if datacfg is None:
-        datacfg, cfg, weights, video = args.positional(3, 1)
-    else:
+    if short:
         cfg, weights, video = args.positional(2, 1)
         datacfg = default_data_for(cfg)
+    else:
+        datacfg, cfg, weights, video = args.positional(3, 1)
     if video is None and camera is None:
         camera = 0                                # darknet: the first camera without a file
     return demo_detector(datacfg, cfg, weights, video, camera, options, json_port=ports["-json_port"],
@@ -387,7 +386,7 @@ COMMANDS = {
     "detector test": detector_test, "detector train": detector_train, "detector valid": detector_evaluate,
     "detector recall": detector_evaluate, "detector map": detector_evaluate,
     "detector calc_anchors": detector_calc_anchors, "detector demo": demo_command,
-    "demo": lambda args: demo_command(args, datacfg=""),
+    "demo": lambda args: demo_command(args, short=True),
     "classifier train": classifier_command, "classifier valid": classifier_command,
     "classifier predict": classifier_command,
     "detect": detect, "partial": partial, "dump": dump, "compare": compare, "export": export, "init": init,

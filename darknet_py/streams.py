@@ -91,20 +91,24 @@ def _handler(latest, routes):
     return Handler
 
 
+def _headers(handler, content_type, length=None):
+    """A 200 response's headers; a stream (no length) is not cached."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Cache-Control", "no-cache")
+    if length is not None:
+        handler.send_header("Content-Length", str(length))
+    handler.end_headers()
+
+
 def _page(handler, latest):
     body = PAGE.encode()
-    handler.send_response(200)
-    handler.send_header("Content-Type", "text/html; charset=utf-8")
-    handler.send_header("Content-Length", str(len(body)))
-    handler.end_headers()
+    _headers(handler, "text/html; charset=utf-8", len(body))
     handler.wfile.write(body)
 
 
 def _mjpeg(handler, latest):
-    handler.send_response(200)
-    handler.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
-    handler.send_header("Cache-Control", "no-cache")
-    handler.end_headers()
+    _headers(handler, f"multipart/x-mixed-replace; boundary={BOUNDARY}")
     number = max(latest.number - 1, 0)      # start with the frame on show
     while (item := latest.after(number)) is not None:
         number, jpeg, frame = item
@@ -115,22 +119,14 @@ def _mjpeg(handler, latest):
 
 def _detections(handler, latest):
     newest = latest.newest
-    frame = newest[2] if newest else {"frame_id": 0, "objects": []}
-    body = json.dumps(frame).encode()
-    handler.send_response(200)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Cache-Control", "no-cache")
-    handler.send_header("Content-Length", str(len(body)))
-    handler.end_headers()
+    body = json.dumps(newest[2] if newest else {"frame_id": 0, "objects": []}).encode()
+    _headers(handler, "application/json", len(body))
     handler.wfile.write(body)
 
 
 def _json_stream(handler, latest):
     """AlexeyAB's -json_port: '[' then one object a frame, separated by ',', as frames come."""
-    handler.send_response(200)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Cache-Control", "no-cache")
-    handler.end_headers()
+    _headers(handler, "application/json")
     handler.wfile.write(b"[\n")
     number, first = max(latest.number - 1, 0), True
     while (item := latest.after(number)) is not None:
