@@ -5,6 +5,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from .cfg import head_classes
 from .data.datafile import DataConfig
 from .data.image import load_image, save_image
@@ -13,7 +15,7 @@ from .data.sources import image_sources, is_many
 from .detection.detector import detect, detection_layer, json_objects
 from .detection.draw import draw_detections
 from .errors import DarknetError, warn
-from .files import atomic_write, check_writable
+from .files import atomic_write, atomic_write_all, check_writable
 from .loading import load_verbose
 from .resources import bundled_root, resolve
 
@@ -129,22 +131,34 @@ def evaluate(sub, datacfg, cfg, weights, backend, outfile, iou_thresh, points, t
 
 
 def calc_anchors(datacfg, clusters, width, height, seed, show):
-    """detector calc_anchors: k-means (1 - IoU) over the training labels, in grid cells."""
-    from .evaluate.anchors import kmeans_anchors, scatter_png, training_boxes
-    if show:
-        check_writable("cloud.png")
+    """AlexeyAB's detector calc_anchors: k-means (1 - IoU) over the training labels' sizes
+    times -width and -height: pass the grid (13 13 for a 416 YOLOv2) for a [region]'s anchors,
+    the network's size (416 416) for [yolo]'s, in pixels. Prints them sorted by area and writes
+    anchors.txt and counters_per_class.txt (the boxes of each class) as AlexeyAB does."""
+    from .evaluate.anchors import kmeans_anchors, scatter_png, training_labels
+    for path in ("anchors.txt", "counters_per_class.txt") + (("cloud.png",) if show else ()):
+        check_writable(path)
     data = DataConfig(datacfg)
     train_list = data.file("train", "data/train.list")
-    boxes = training_boxes(read_list(train_list), data.int("classes", 20))
-    if len(boxes) < clusters:
-        raise DarknetError(f"{len(boxes)} label boxes cannot make {clusters} clusters", train_list)
-    cells = boxes * [width / 32, height / 32]          # the region layer's units: grid cells
-    centroids, avg_iou = kmeans_anchors(cells, clusters, seed)
+    classes = data.int("classes", 20)
+    rows = training_labels(read_list(train_list), classes)
+    if len(rows) < clusters:
+        raise DarknetError(f"{len(rows)} label boxes cannot make {clusters} clusters", train_list)
+    sizes = rows[:, 3:5] * [width, height]
+    centroids, avg_iou = kmeans_anchors(sizes, clusters, seed)
     print(f" num_of_clusters = {clusters}, width = {width}, height = {height} ")
-    print(f" read labels from {len(boxes)} boxes")
-    print("anchors = " + ", ".join(f"{w:.4f},{h:.4f}" for w, h in centroids))
-    print(f"avg IoU = {avg_iou * 100:2.2f} %")
+    print(f" read labels from {len(rows)} boxes")
+    counts = np.bincount(rows[:, 0].astype(int), minlength=classes)
+    counters = "counters_per_class = " + ", ".join(str(c) for c in counts)
+    print(counters)
+    print(f" avg IoU = {avg_iou * 100:2.2f} % ")
+    form = "{:3.0f},{:3.0f}" if width > 32 else "{:2.4f},{:2.4f}"     # AlexeyAB: pixels, or cells
+    anchors = ", ".join(form.format(w, h) for w, h in centroids)
+    print("Saving anchors to the file: anchors.txt ")
+    print(f"anchors = {anchors}")
+    atomic_write_all({"anchors.txt": lambda f: f.write(anchors.encode()),
+                      "counters_per_class.txt": lambda f: f.write(counters.encode())})
     if show:
-        scatter_png("cloud.png", cells, centroids, width, height)
+        scatter_png("cloud.png", sizes, centroids, width, height)
         print("Wrote cloud.png", file=sys.stderr)
     return 0

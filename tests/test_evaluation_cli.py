@@ -103,7 +103,7 @@ def test_batch_detector_test_on_folder_and_list(mini, tmp_path, capsys, monkeypa
     assert len(json.loads((tmp_path / "dir.json").read_text())) == 17
 
 
-def test_calc_anchors_recovers_known_centroids(tmp_path, capsys):
+def test_calc_anchors_recovers_known_centroids(tmp_path, capsys, monkeypatch):
     rng = np.random.default_rng(0)
     centres = np.array([[.1, .15], [.3, .2], [.25, .5], [.6, .45], [.8, .85]])
     boxes = np.concatenate([c * rng.uniform(.97, 1.03, (200, 2)) for c in centres])
@@ -121,12 +121,18 @@ def test_calc_anchors_recovers_known_centroids(tmp_path, capsys):
     (tmp_path / "train.txt").write_text("\n".join(paths) + "\n")
     data = tmp_path / "a.data"
     data.write_text(f"classes=1\ntrain={tmp_path / 'train.txt'}\n")
-    assert main(["detector", "calc_anchors", str(data), "-num_of_clusters", "5", "-width", "416",
-                 "-height", "416", "-show"]) == 0
-    out = capsys.readouterr().out
-    anchors = [float(v) for v in re.search(r"anchors = (.*)", out).group(1).replace(",", " ").split()]
-    np.testing.assert_allclose(np.array(anchors).reshape(5, 2), centres * 13, rtol=.02)
-    assert re.search(r"avg IoU = 9\d\.\d\d %", out)
+    monkeypatch.chdir(tmp_path)
+    for size, form in ((416, r"^(\s*\d+,\s*\d+(, )?){5}$"), (13, r"^(\d+\.\d{4},\d+\.\d{4}(, )?){5}$")):
+        # AlexeyAB's units: pixels of a 416 [yolo] net (printed as integers), cells of a 13x13 grid
+        assert main(["detector", "calc_anchors", str(data), "-num_of_clusters", "5", "-width", str(size),
+                     "-height", str(size), "-show"]) == 0
+        out = capsys.readouterr().out
+        printed = re.search(r"anchors = (.*)", out).group(1)
+        assert re.match(form, printed) and (tmp_path / "anchors.txt").read_text() == printed
+        anchors = [float(v) for v in printed.replace(",", " ").split()]
+        np.testing.assert_allclose(np.array(anchors).reshape(5, 2), centres * size, rtol=.03)
+        assert re.search(r"avg IoU = 9\d\.\d\d %", out)
+        assert (tmp_path / "counters_per_class.txt").read_text() == f"counters_per_class = {len(boxes)}"
 
 
 @pytest.mark.parametrize("problem", ["no valid list", "empty list", "bad label"])

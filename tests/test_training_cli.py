@@ -190,9 +190,10 @@ def test_multi_gpu_training_passes_half_to_its_workers(monkeypatch):
     assert spawned["nprocs"] == 2 and "fp16" in spawned["args"]
 
 
-def test_calc_anchors_output_pasted_into_a_cfg_trains(shapes, tmp_path, capsys):
+def test_calc_anchors_output_pasted_into_a_cfg_trains(shapes, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     assert main(["detector", "calc_anchors", str(shapes / "shapes.data"), "-num_of_clusters", "2",
-                 "-width", "64", "-height", "64"]) == 0
+                 "-width", "8", "-height", "8"]) == 0              # the 8x8 grid of the 64x64 cfg
     anchors = re.search(r"anchors = (.*)", capsys.readouterr().out).group(1)
     cfg = write_cfg(tmp_path / "anchored.cfg")
     cfg.write_text(cfg.read_text().replace("anchors=1,1, 2,2", f"anchors={anchors}"))

@@ -39,15 +39,15 @@ def kmeans_anchors(boxes, k, seed=0, iterations=1000):
     return centroids, avg_iou
 
 
-def training_boxes(paths, classes):
-    """Every label box's (w, h), image-relative, from a training list."""
+def training_labels(paths, classes):
+    """Every label row (class, x, y, w, h), image-relative, from a training list."""
     from ..data.labels import label_path, read_labels
-    found = [read_labels(label_path(p), classes)[0][:, 3:5] for p in paths]
-    return np.concatenate(found) if found else np.zeros((0, 2))
+    found = [read_labels(label_path(p), classes)[0] for p in paths]
+    return np.concatenate(found) if found else np.zeros((0, 5))
 
 
 def scatter_png(path, boxes, centroids, width, height):
-    """-show: the boxes (grey) and the clusters (red) in grid-cell units, as a PNG."""
+    """-show: the boxes (grey) and the clusters (red) in the units asked for, as a PNG."""
     from PIL import Image, ImageDraw
 
     from ..files import atomic_write
@@ -63,5 +63,5 @@ def scatter_png(path, boxes, centroids, width, height):
         draw.point((sx(w), sy(h)), fill=(150, 150, 150))
     for w, h in centroids:
         draw.ellipse([sx(w) - 5, sy(h) - 5, sx(w) + 5, sy(h) + 5], outline=(220, 0, 0), width=2)
-    draw.text((pad, 5), f"anchor w x h (cells of {width}x{height} / 32)", fill="black")
+    draw.text((pad, 5), f"anchor w x h (image = {width} x {height})", fill="black")
     atomic_write(path, lambda f: im.save(f, format="PNG"))
