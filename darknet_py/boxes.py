@@ -23,6 +23,25 @@ def box_iou_matrix(boxes):
     return _iou(boxes[:, :, None], boxes[:, None, :])
 
 
+def box_diou_matrix(boxes, beta):
+    """AlexeyAB's box_diou (beta .6) / box_diounms of every box with every other, [N, N]: the
+    IoU less (d / c) ** beta, d the squared distance of the centres, c the squared diagonal of
+    the smallest box enclosing both (the IoU alone where c is 0). float32, pow in double."""
+    iou = box_iou_matrix(boxes)
+    t = np.asarray(boxes, dtype=F).T
+    a, b = t[:, :, None], t[:, None, :]
+    left = np.minimum(a[0] - a[2] / F(2), b[0] - b[2] / F(2))
+    right = np.maximum(a[0] + a[2] / F(2), b[0] + b[2] / F(2))
+    top = np.minimum(a[1] - a[3] / F(2), b[1] - b[3] / F(2))
+    bot = np.maximum(a[1] + a[3] / F(2), b[1] + b[3] / F(2))
+    w, h = right - left, bot - top
+    c = w * w + h * h
+    d = (a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term = np.power((d / c).astype(np.float64), float(beta)).astype(F)
+    return np.where(c == 0, iou, iou - term)
+
+
 def _iou(a, b):
     """darknet box_iou on coordinates (x, y, w, h) along the first axis, broadcast."""
     w = _overlap(a[0], a[2], b[0], b[2])

@@ -5,10 +5,11 @@ Three threads, as demo.c has them: the next frame is read and letterboxed while 
 runs on the current one, and the one before is drawn, written and streamed; frames stay in
 order. With ``-avgframes N`` the detection layers' outputs are averaged over the last N frames
 before they are decoded (demo.c: remember_network, avg_predictions; the N slots start at zero).
-Boxes are kept by do_nms_sort at .45, as AlexeyAB's demo and ``detector test`` keep them
-(pjreddie's demo.c uses do_nms_obj at .4), so one frame gives the boxes ``detector test`` gives
-on that frame saved as an image. A file is read frame by frame, none dropped; a camera's frames
-are dropped, and counted, while the network is busy."""
+Boxes are kept by the head's NMS at .45 (do_nms_sort, or AlexeyAB's diounms_sort for a [yolo]
+nms_kind), as AlexeyAB's demo and ``detector test`` keep them (pjreddie's demo.c uses do_nms_obj
+at .4), so one frame gives the boxes ``detector test`` gives on that frame saved as an image.
+A file is read frame by frame, none dropped; a camera's frames are dropped, and counted, while
+the network is busy."""
 import collections
 import io
 import queue
@@ -22,9 +23,9 @@ from PIL import Image
 
 from .data.compiled import letterbox_image
 from .data.image import save_image, to_uint8
-from .detection.detector import Result, decode_outputs, head_outputs, json_objects
+from .detection.detector import Result, decode_outputs, detection_heads, head_outputs, json_objects
 from .detection.draw import draw_detections
-from .detection.nms import do_nms_sort
+from .detection.nms import nms_sort
 from .video import frame_image
 
 F = np.float32
@@ -129,6 +130,7 @@ class Pipeline:
     def detect(self):
         """The network on each frame in turn, on this thread (demo.c detect_in_thread)."""
         average = OutputAverage(self.o.avgframes)
+        head = detection_heads(self.net)[0]
         while not self.stop.is_set():
             try:
                 item = self.frames.get(timeout=WAIT)
@@ -141,7 +143,8 @@ class Pipeline:
             outputs = average(head_outputs(self.net, sized[None])[0])
             dets = decode_outputs(self.net, outputs, image.shape[2], image.shape[1], self.o.thresh,
                                   self.o.hier_thresh, relative=True)
-            order = do_nms_sort(dets, self.o.nms) if self.o.nms else np.arange(len(dets))
+            order = (nms_sort(dets, self.o.nms, head.nms_kind, head.beta_nms) if self.o.nms
+                     else np.arange(len(dets)))
             self.network_seconds += time.perf_counter() - start
             self.put(self.results, (number, image, Result(dets, order)))
         self.put(self.results, None)

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..data.image import letterbox_image
 from ..errors import DarknetError
-from .nms import do_nms_sort
+from .nms import nms_sort
 from .region import Detections, get_region_detections
 from .yolo import get_yolo_detections, join
 
@@ -76,8 +76,9 @@ def detect_batch(net, images: list, thresh: float = .5, hier_thresh: float = .5,
     """``detect`` for several images in one network pass (a batch: faster on a GPU)."""
     sized = np.stack([letterbox_image(image, net.width, net.height) for image in images])
     results = []
+    head = detection_heads(net)[0]
     for dets in network_detections(net, images, sized, thresh, hier_thresh, relative, class_map):
-        order = do_nms_sort(dets, nms) if nms else np.arange(len(dets))
+        order = nms_sort(dets, nms, head.nms_kind, head.beta_nms) if nms else np.arange(len(dets))
         results.append(Result(dets, order))
     return results
 

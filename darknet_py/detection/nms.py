@@ -1,17 +1,18 @@
 """darknet box.c: do_nms_sort and do_nms_obj, in float32 like Darknet."""
 import numpy as np
 
-from ..boxes import box_iou, box_iou_matrix
+from ..boxes import box_diou_matrix, box_iou, box_iou_matrix
 
 F = np.float32
 
 
-def do_nms_sort(dets, nms):
+def do_nms_sort(dets, nms, overlap=box_iou_matrix):
     """Darknet's do_nms_sort on Detections: zeroes suppressed probs in place.
 
     Returns the order Darknet leaves the array in (indices into the original order):
     zero-objectness entries swapped to the end, the rest sorted per class in turn
-    (glibc's qsort is a stable merge sort, so ties keep their order)."""
+    (glibc's qsort is a stable merge sort, so ties keep their order). ``overlap``: what a
+    box's overlap with a higher one is (AlexeyAB's diounms_sort is this loop with DIoU)."""
     order = np.arange(len(dets))
     objectness = dets.objectness
     k = len(order) - 1
@@ -29,7 +30,7 @@ def do_nms_sort(dets, nms):
     candidates = active[(prob[active] > 0).any(axis=1)]
     where = np.empty(len(order), dtype=int)
     where[candidates] = np.arange(len(candidates))
-    ious = box_iou_matrix(boxes[candidates])
+    ious = overlap(boxes[candidates])
     for c in np.flatnonzero((prob[active] > 0).any(axis=0)):
         active = active[np.argsort(-prob[active, c], kind="stable")]
         ranked = active[prob[active, c] > 0]         # a zero neither suppresses nor changes
@@ -55,3 +56,15 @@ def do_nms_obj(dets, nms):
         hit = rest[box_iou(dets.boxes[a], dets.boxes[rest]) > F(nms)]
         dets.objectness[hit] = 0
         dets.prob[hit] = 0
+
+
+GREEDY_BETA = .6     # AlexeyAB's box_diou: the exponent greedynms uses, whatever beta_nms says
+
+
+def nms_sort(dets, nms, kind="default", beta=.6):
+    """The NMS a head asks for (AlexeyAB's [yolo] nms_kind): Darknet's do_nms_sort, or
+    diounms_sort with greedynms (DIoU, exponent .6) or diounms (DIoU, exponent beta_nms)."""
+    if kind == "default":
+        return do_nms_sort(dets, nms)
+    exponent = GREEDY_BETA if kind == "greedynms" else beta
+    return do_nms_sort(dets, nms, overlap=lambda boxes: box_diou_matrix(boxes, exponent))

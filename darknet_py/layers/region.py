@@ -14,6 +14,7 @@ F = np.float32
 
 class Region(Layer):
     kind = "region"
+    nms_kind, beta_nms = "default", .6       # AlexeyAB's [yolo] NMS options, which [region] has not
 
     def __init__(self, ctx):
         super().__init__(ctx)

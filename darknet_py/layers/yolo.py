@@ -44,10 +44,12 @@ class Yolo(Layer):
         self.scale_x_y = s.float("scale_x_y", 1)
         if s.int("new_coords", 0):
             s.fail("new_coords=1 (AlexeyAB's scaled-YOLOv4 decode) is not supported by darknet_py", "new_coords")
-        nms_kind = s.str("nms_kind", "default")
-        if nms_kind not in ("default", "greedynms"):
-            s.fail(f"nms_kind={nms_kind} is not supported by darknet_py (greedynms: Darknet's NMS)", "nms_kind")
-        s.float("beta_nms", .6)              # read by diounms only
+        # AlexeyAB's NMS for this head's boxes (detection/nms.py nms_sort); as its parser, a kind
+        # it does not know is the default
+        self.nms_kind = s.str("nms_kind", "default")
+        if self.nms_kind not in ("greedynms", "diounms"):
+            self.nms_kind = "default"
+        self.beta_nms = s.float("beta_nms", .6)
         # AlexeyAB's loss and augmentation options: they change training, not inference
         self.alexeyab_training = [key for key, default in (("iou_loss", "mse"), ("iou_normalizer", "0.75"),
                                                            ("cls_normalizer", "1"), ("obj_normalizer", "1"),

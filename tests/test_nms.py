@@ -1,0 +1,57 @@
+"""AlexeyAB's NMS kinds for [yolo] heads (box.c: box_diou, box_diounms, diounms_sort): DIoU
+against a hand computation, and the boxes each kind keeps."""
+import math
+
+import numpy as np
+import pytest
+from helpers import DARKNET_CFG
+
+import darknet_py
+from darknet_py.boxes import box_diou_matrix
+from darknet_py.detection.nms import nms_sort
+from darknet_py.detection.region import Detections
+
+
+def diou(a, b, beta):
+    """box_diou by hand, in Python floats."""
+    def corners(box):
+        x, y, w, h = box
+        return x - w / 2, y - h / 2, x + w / 2, y + h / 2
+    (al, at, ar, ab), (bl, bt, br, bb) = corners(a), corners(b)
+    inter = max(0, min(ar, br) - max(al, bl)) * max(0, min(ab, bb) - max(at, bt))
+    iou = inter / (a[2] * a[3] + b[2] * b[3] - inter)
+    c = (max(ar, br) - min(al, bl)) ** 2 + (max(ab, bb) - min(at, bt)) ** 2
+    d = (a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2
+    return iou - (d / c) ** beta if c else iou
+
+
+@pytest.mark.parametrize("beta", [.6, .8])
+def test_diou_matrix_is_the_formula(beta):
+    boxes = np.random.default_rng(4).uniform(.05, .9, (40, 4)).astype(np.float32)
+    matrix = box_diou_matrix(boxes, beta)
+    expected = np.array([[diou(a, b, beta) for b in boxes.tolist()] for a in boxes.tolist()])
+    np.testing.assert_allclose(matrix, expected, rtol=1e-5, atol=1e-6)
+    # the worked pair: IoU 1/3, enclosing diagonal .13, centre distance .01
+    pair = box_diou_matrix(np.array([[.5, .5, .2, .2], [.6, .5, .2, .2]], np.float32), .6)
+    assert pair[0, 1] == pytest.approx(1 / 3 - (.01 / .13) ** .6, abs=1e-6)
+
+
+def overlapping_pair():
+    """Two boxes of one class with IoU .5 (above .45) whose DIoU is below .45."""
+    boxes = np.array([[.5, .5, .3, .3], [.6, .5, .3, .3]], np.float32)
+    return Detections(boxes, np.array([.9, .8], np.float32), np.array([[.9], [.8]], np.float32))
+
+
+@pytest.mark.parametrize("kind, kept", [("default", 1), ("greedynms", 2), ("diounms", 2)])
+def test_each_kind_keeps_what_its_overlap_allows(kind, kept):
+    dets = overlapping_pair()
+    assert box_diou_matrix(dets.boxes, .6)[0, 1] < .45 < 0.5
+    nms_sort(dets, .45, kind, .6)
+    assert int((dets.prob > 0).sum()) == kept
+
+
+def test_yolov4_heads_read_their_nms_kind():
+    heads = [layer for layer in darknet_py.load_network(DARKNET_CFG / "alexeyab" / "yolov4-tiny.cfg").layers
+             if layer.kind == "yolo"]
+    assert heads and all(h.nms_kind == "greedynms" and h.beta_nms == pytest.approx(.6) for h in heads)
+    assert math.isclose(heads[0].scale_x_y, 1.05)
