@@ -167,3 +167,27 @@ def test_fuzz_parser_raises_only_darknet_errors(text):
         build_layers(sections, "fuzz.cfg")
     except DarknetError as err:
         assert str(err).startswith("fuzz.cfg")
+
+
+@pytest.mark.parametrize("section, option", [
+    ("[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=leaky\n", "dilation=2"),
+    ("[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=leaky\n", "antialiasing=1"),
+    ("[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=leaky\n", "stride_x=2"),
+    ("[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=leaky\n", "xnor=1"),
+    ("[maxpool]\nsize=2\nstride=2\n", "maxpool_depth=1"),
+    ("[maxpool]\nsize=2\nstride=2\n", "stride_y=1"),
+])
+def test_options_that_change_the_numbers_are_refused_not_ignored(tmp_path, section, option):
+    """AlexeyAB's options darknet_py does not compute: one error at their line, never a
+    network built without them; their defaults (and a stride_x equal to stride) are fine."""
+    from darknet_py.errors import DarknetError
+    cfg = tmp_path / "x.cfg"
+    cfg.write_text(f"[net]\nwidth=16\nheight=16\nchannels=3\n{section}{option}\n")
+    with pytest.raises(DarknetError) as err:
+        darknet_py.load_network(cfg)
+    assert str(err.value).startswith(f"{cfg}:{6 + section.count(chr(10)) - 1}:")
+    assert f"'{option}' is not supported by darknet_py" in str(err.value)
+    key = option.split("=")[0]
+    harmless = {"dilation": 1, "antialiasing": 0, "stride_x": 1, "xnor": 0, "maxpool_depth": 0, "stride_y": 2}[key]
+    cfg.write_text(f"[net]\nwidth=16\nheight=16\nchannels=3\n{section}{key}={harmless}\n")
+    assert darknet_py.load_network(cfg).layers

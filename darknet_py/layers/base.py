@@ -132,3 +132,20 @@ def check_positive(section, key, value, limit=1 << 20):
     if value > limit:
         section.fail(f"'{key}' = {value} is absurdly large (limit {limit})", key)
     return value
+
+
+def refuse_options(section, defaults):
+    """Options that would change the numbers and darknet_py does not compute (AlexeyAB's
+    additions mostly): set to anything but their default, the cfg is refused at that line,
+    never built without them. ``defaults``: {option: its default, or a tuple of the values
+    that change nothing}."""
+    for key, default in defaults.items():
+        value = section.str(key)
+        if value is None:
+            continue
+        try:
+            unchanged = float(value) in [float(v) for v in (default if isinstance(default, tuple) else (default,))]
+        except ValueError:
+            unchanged = False
+        if not unchanged:
+            section.fail(f"'{key}={value}' is not supported by darknet_py", key)

@@ -3,7 +3,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from . import activations, batchnorm
-from .base import Layer, activation_option, check_positive
+from .base import Layer, activation_option, check_positive, refuse_options
 
 F = np.float32
 
@@ -35,6 +35,13 @@ def col2im(cols, shape, size, stride, padding):
     return xp[:, :, padding:padding + h, padding:padding + w]
 
 
+# options with their defaults that darknet_py does not compute: pjreddie's XNOR nets, AlexeyAB's
+# dilation, anti-aliasing, separate strides, shared weights, deformable and coordinate convs
+UNSUPPORTED = {"binary": 0, "xnor": 0, "flipped": 0, "dot": 0, "dilation": 1, "antialiasing": 0,
+               "share_index": -1000000000, "assisted_excitation": 0,
+               "deform": 0, "sway": 0, "rotate": 0, "stretch": 0, "stretch_sway": 0, "coordconv": 0}
+
+
 class Convolutional(Layer):
     kind = "convolutional"
 
@@ -54,9 +61,7 @@ class Convolutional(Layer):
         self.groups = check_positive(s, "groups", s.int("groups", 1), 1 << 17)
         self.activation = activation_option(s, "logistic")
         self.batch_normalize = s.int("batch_normalize", 0)
-        for unsupported in ("binary", "xnor", "flipped", "dot"):
-            if s.int(unsupported, 0):
-                s.fail(f"'{unsupported}' is not supported by darknet_py", unsupported)
+        refuse_options(s, UNSUPPORTED | {"stride_x": (-1, self.stride), "stride_y": (-1, self.stride)})
         if c % self.groups or self.filters % self.groups:
             s.fail(f"groups={self.groups} must divide the input channels ({c}) and filters "
                    f"({self.filters})", "groups")

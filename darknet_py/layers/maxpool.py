@@ -2,7 +2,7 @@
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .base import Layer, check_positive
+from .base import Layer, check_positive, refuse_options
 
 F = np.float32
 
@@ -18,6 +18,9 @@ class Maxpool(Layer):
         self.size = check_positive(s, "size", s.int("size", self.stride), 1 << 10)
         # darknet: padding defaults to size-1, and the window starts at -padding/2
         self.padding = s.int("padding", self.size - 1)
+        # AlexeyAB's max-pool across channels, separate strides, anti-aliasing: not computed here
+        refuse_options(s, {"maxpool_depth": 0, "stride_x": (-1, self.stride), "stride_y": (-1, self.stride),
+                           "antialiasing": 0})
         if self.padding < 0:
             s.fail(f"'padding' must not be negative, got {self.padding}", "padding")
         out_h = (h + self.padding - self.size) // self.stride + 1
