@@ -229,3 +229,21 @@ def test_yolo_heads_train(shapes, tmp_path, capsys):
     losses = [float(line.split()[1].rstrip(",")) for line in iteration_lines(out)]
     assert len(losses) == 30 and np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5]), losses
     assert darknet_py.load_network(cfg, shapes / "backup" / "yolo_final.weights").seen == 30 * 8
+
+
+def test_yolo_multiscale_training_resizes_both_heads(shapes, tmp_path, capsys):
+    """random=1 on the [yolo] heads: every 10 batches the net takes the rule's size, both heads
+    follow (their grids), and training goes on at that size."""
+    from darknet_py.train.trainer import multiscale_size
+    cfg = tmp_path / "yolo_random.cfg"
+    cfg.write_text(YOLO_CFG.replace("num=6\n", "num=6\nrandom=1\n").replace("batch=8", "batch=4"))
+    assert main(["detector", "train", str(shapes / "shapes.data"), str(cfg), "-max_batches", "21"]) == 0
+    out = capsys.readouterr().out
+    sizes = [int(v) for v in re.findall(r"Resizing\n(\d+)", out)]
+    # the last 200 batches of a run train at the largest size (608 for a 416 cfg): 96 here
+    assert sizes == [multiscale_size(0, b, 64, 21) for b in (0, 10, 20)] == [96, 96, 96]
+    assert len(iteration_lines(out)) == 21
+    net = darknet_py.load_network(cfg, shapes / "backup" / "yolo_random_final.weights")
+    net.resize(sizes[-1], sizes[-1])
+    heads = [layer for layer in net.layers if layer.kind == "yolo"]
+    assert [h.out_shape[1] for h in heads] == [sizes[-1] // 4, sizes[-1] // 2]
