@@ -1,6 +1,8 @@
-"""Darknet's augmentation for region training (darknet: data.c:load_data_detection with
-the jitter crop of the YOLOv2 era, image.c:random_distort_image, data.c:fill_truth_detection).
-Images are float32 [3, H, W] in [0, 1]."""
+"""Darknet's augmentation for detection training (darknet: data.c:load_data_detection,
+image.c:place_image and random_distort_image, data.c:fill_truth_detection). Two ways to make a
+sample: ``place_detection``, the reference commit's (aspect jitter, the image placed on grey),
+the default; ``augment_detection``, the jitter crop stretched to the network of the YOLOv2
+paper's code and AlexeyAB's (``[net] augmentation=crop``). Images are float32 [3, H, W] in [0, 1]."""
 import numpy as np
 
 from .image import resize_image
@@ -92,22 +94,70 @@ def correct_boxes(boxes, dx, dy, sx, sy, flip):
     return out
 
 
-def augment_detection(im, boxes, w, h, rng, jitter, hue, saturation, exposure, max_boxes):
-    """One training sample as Darknet makes it: jitter crop, resize to w x h, random flip,
-    HSV distortion; the labels follow and fill Darknet's truth rows (x, y, w, h, class)."""
+def augment_detection(im, boxes, w, h, rng, jitter, hue, saturation, exposure, max_boxes, flips=True):
+    """One training sample by the jitter crop: crop, resize to w x h, random flip, HSV
+    distortion; the labels follow and fill Darknet's truth rows (x, y, w, h, class)."""
     _, oh, ow = im.shape
     dw, dh = int(ow * jitter), int(oh * jitter)
     pleft, pright = (int(rng.uniform(-dw, dw)) for _ in range(2))
     ptop, pbot = (int(rng.uniform(-dh, dh)) for _ in range(2))
     swidth, sheight = ow - pleft - pright, oh - ptop - pbot
     sx, sy = swidth / ow, sheight / oh
-    flip = bool(rng.integers(2))
+    flip = bool(rng.integers(2)) and flips
     sized = resize_image(crop_image(im, pleft, ptop, swidth, sheight), w, h)
     if flip:
         sized = sized[:, :, ::-1]
     sized = random_distort(sized, rng, hue, saturation, exposure)
     dx, dy = (pleft / ow) / sx, (ptop / oh) / sy
     return np.ascontiguousarray(sized), fill_truth(boxes, rng, max_boxes, dx, dy, 1 / sx, 1 / sy, flip)
+
+
+def place_image(im, w, h, dx, dy, canvas):
+    """darknet place_image: ``im`` scaled to w x h by bilinear_interpolate (0 beyond its edge)
+    and written into ``canvas`` [3, H, W] at (dx, dy), cells outside the canvas skipped."""
+    c, ih, iw = im.shape
+    padded = np.zeros((c, ih + 1, iw + 1), dtype=F)       # get_pixel_extend: 0 outside
+    padded[:, :ih, :iw] = im
+    rx = (np.arange(w, dtype=F) / F(w)) * F(iw)
+    ry = (np.arange(h, dtype=F) / F(h)) * F(ih)
+    ix, iy = np.floor(rx).astype(int), np.floor(ry).astype(int)
+    fx, fy = (rx - ix.astype(F))[None, None, :], (ry - iy.astype(F))[None, :, None]
+    rows, cols = iy[:, None], ix[None, :]
+    val = ((F(1) - fy) * (F(1) - fx) * padded[:, rows, cols] + fy * (F(1) - fx) * padded[:, rows + 1, cols]
+           + (F(1) - fy) * fx * padded[:, rows, cols + 1] + fy * fx * padded[:, rows + 1, cols + 1])
+    _, ch, cw = canvas.shape
+    top, left = max(dy, 0), max(dx, 0)
+    bottom, right = min(dy + h, ch), min(dx + w, cw)
+    if bottom > top and right > left:
+        canvas[:, top:bottom, left:right] = val[:, top - dy:bottom - dy, left - dx:right - dx]
+    return canvas
+
+
+def place_detection(im, boxes, w, h, rng, jitter, hue, saturation, exposure, max_boxes, flips=True):
+    """One training sample as the reference commit makes it (data.c:load_data_detection): the
+    aspect ratio jittered, new_ar = (w + U(-dw, dw)) / (h + U(-dh, dh)) with dw, dh = jitter
+    times the image's size; the image scaled to fill the network's width (or height) at that
+    aspect and placed at a uniform offset on a canvas of 0.5; HSV distortion; then a random
+    flip; the labels follow through fill_truth_detection's formulas."""
+    _, oh, ow = im.shape
+    dw, dh = F(jitter) * F(ow), F(jitter) * F(oh)
+    new_ar = F(F(ow) + F(rng.uniform(-dw, dw))) / F(F(oh) + F(rng.uniform(-dh, dh)))
+    if new_ar < 1:
+        nh = F(h)
+        nw = nh * new_ar
+    else:
+        nw = F(w)
+        nh = nw / new_ar
+    dx = F(rng.uniform(*sorted((0, float(F(w) - nw)))))     # rand_uniform swaps a reversed range
+    dy = F(rng.uniform(*sorted((0, float(F(h) - nh)))))
+    sized = np.full((3, h, w), F(.5), dtype=F)
+    place_image(im, int(nw), int(nh), int(dx), int(dy), sized)      # darknet passes them as int
+    sized = random_distort(sized, rng, hue, saturation, exposure)
+    flip = bool(rng.integers(2)) and flips
+    if flip:
+        sized = sized[:, :, ::-1]
+    truth = fill_truth(boxes, rng, max_boxes, -dx / F(w), -dy / F(h), nw / F(w), nh / F(h), flip)
+    return np.ascontiguousarray(sized), truth
 
 
 def fill_truth(boxes, rng, max_boxes, dx=0.0, dy=0.0, sx=1.0, sy=1.0, flip=False):

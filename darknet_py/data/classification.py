@@ -72,7 +72,7 @@ class ClassificationLoader(RandomSamples):
     def make(self, im, cls, rng, w, h):
         o = self.o
         crop = random_augment(im, rng, o.angle, o.aspect, o.min_crop, o.max_crop, w, h)
-        if rng.integers(2):
+        if rng.integers(2) and o.flip:          # AlexeyAB's flip=0: never
             crop = crop[:, :, ::-1]
         crop = random_distort(np.ascontiguousarray(crop), rng, o.hue, o.saturation, o.exposure)
         truth = np.zeros(len(self.labels), F)

@@ -3,7 +3,7 @@
 from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import warn
-from .augment import augment_detection
+from .augment import augment_detection, place_detection
 from .labels import label_path, read_labels
 from .sampling import RandomSamples
 
@@ -15,12 +15,15 @@ class DetectionLoader(RandomSamples):
     The head says which labels it takes: boxes of ``classes`` classes (with a ``map=``, the
     map's lines), and class-only labels of its tree's nodes where it has a tree."""
 
-    def __init__(self, paths, list_path, head, jitter, hue, saturation, exposure, seed=0, workers=2, rank=0):
+    def __init__(self, paths, list_path, head, jitter, hue, saturation, exposure, seed=0, workers=2, rank=0,
+                 augmentation="place", flips=True):
         super().__init__(paths, list_path, seed, workers, rank)
         self.classes = head.classes if head.class_map is None else len(head.class_map)
         self.tree_nodes = 0 if head.tree is None else head.tree.n
         self.map_path = head.map_path
         self.max_boxes = head.max_boxes
+        self.augment = place_detection if augmentation == "place" else augment_detection
+        self.flips = flips
         self.jitter, self.hue, self.saturation, self.exposure = jitter, hue, saturation, exposure
         self.prefetch = ThreadPoolExecutor(max_workers=1)    # the next batch, one ahead
         self.pending = None
@@ -33,8 +36,8 @@ class DetectionLoader(RandomSamples):
         return None if problems else rows
 
     def make(self, image, boxes, rng, w, h):
-        return augment_detection(image, boxes, w, h, rng, self.jitter, self.hue, self.saturation,
-                                 self.exposure, self.max_boxes)
+        return self.augment(image, boxes, w, h, rng, self.jitter, self.hue, self.saturation, self.exposure,
+                            self.max_boxes, self.flips)
 
     def batch(self, batch_num, n, w, h):
         """The batch for ``batch_num``; the next one is started in the background."""

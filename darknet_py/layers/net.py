@@ -69,6 +69,13 @@ class NetOptions:
         o.saturation = s.float("saturation", 1)
         o.exposure = s.float("exposure", 1)
         o.hue = s.float("hue", 0)
+        # detection training data: f6afaabc's load_data_detection (aspect jitter, placed on grey)
+        # or the crop-and-stretch of the YOLOv2 paper's code and AlexeyAB's (data/augment.py);
+        # AlexeyAB's flip=0 turns the random flip off
+        o.augmentation = s.str("augmentation", "place")
+        if o.augmentation not in ("place", "crop"):
+            s.fail(f"augmentation={o.augmentation}: one of place (Darknet's, the default) or crop", "augmentation")
+        o.flip = s.int("flip", 1)
         if not o.inputs and not (o.height and o.width and o.channels):
             s.fail("no input size: set height, width and channels (or inputs)")
         for key, value in (("height", o.height), ("width", o.width), ("channels", o.channels)):

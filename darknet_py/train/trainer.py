@@ -116,7 +116,8 @@ def train_detector(datacfg, cfgfile, weightfile=None, backend=("numpy", None, "f
     checkpoints = Checkpoints(net, backup, base, out, write=rank == 0)
     checkpoints.check(limit, cfgfile, chart)
     loader = DetectionLoader(read_list(train_list), train_list, region, region.jitter, net.net.hue,
-                             net.net.saturation, net.net.exposure, seed=seed, workers=workers, rank=rank)
+                             net.net.saturation, net.net.exposure, seed=seed, workers=workers, rank=rank,
+                             augmentation=net.net.augmentation, flips=bool(net.net.flip))
     base_width = net.width
     chart = Chart(chart) if chart and rank == 0 else None
     avg_loss = -1.0
