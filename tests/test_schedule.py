@@ -43,10 +43,18 @@ def test_random_policy_is_bounded():
 
 
 def test_multiscale_sizes():
-    sizes = {multiscale_size(0, b, 416, 10 ** 6) for b in range(0, 5000, 10)}
-    assert sizes == set(range(320, 609, 32))
-    assert multiscale_size(0, 990, 416, 1000) == 608              # the last 200 batches
-    assert {multiscale_size(1, b, 224, 10 ** 6) for b in range(0, 3000, 10)} <= set(range(160, 321, 32))
+    """random=1: the reference commit's (rand() % 10 + 10) * 32 whatever the cfg's size, 608 for
+    the last 200 batches. random=1.4: AlexeyAB's range around the cfg's size."""
+    for base in (416, 224, 608):
+        sizes = {multiscale_size(0, b, base, 10 ** 6) for b in range(0, 5000, 10)}
+        assert sizes == set(range(320, 609, 32))
+    assert multiscale_size(0, 990, 416, 1000) == 608 == multiscale_size(0, 810, 224, 1000)
+    # AlexeyAB: round(f * 224 / 32 + 1) * 32 for f in [1/1.4, 1.4], no larger than 224 when f < 1
+    sizes = {multiscale_size(1, b, 224, 10 ** 6, random=1.4) for b in range(0, 5000, 10)}
+    assert min(sizes) == 192 and max(sizes) == 352 and 224 in sizes and all(s % 32 == 0 for s in sizes)
+    assert multiscale_size(1, 950, 224, 1000, random=1.4) == 352        # the last 100 batches: the largest
+    steps_of_10 = {multiscale_size(2, b, 100, 10 ** 6, random=2, step=10) for b in range(0, 3000, 10)}
+    assert steps_of_10 <= set(range(60, 211, 10))
 
 
 def test_subdivisions_accumulate_into_one_update(tmp_path):

@@ -95,7 +95,7 @@ def test_checkpoint_schedule_and_resume(shapes, tmp_path, capsys):
     from darknet_py.train.trainer import checkpoint_due, multiscale_size
     assert [i for i in range(1, 1201) if checkpoint_due(i)] == list(range(100, 1000, 100))
     assert checkpoint_due(10000) and not checkpoint_due(1100)
-    cfg = write_cfg(tmp_path / "resume.cfg", batch=4, random=1)
+    cfg = write_cfg(tmp_path / "resume.cfg", batch=4, random=1.4)    # AlexeyAB's range: 64..128
     data = str(shapes / "shapes.data")
     assert main(["detector", "train", data, str(cfg), "-max_batches", "24"]) == 0
     whole = capsys.readouterr().out
@@ -112,7 +112,7 @@ def test_checkpoint_schedule_and_resume(shapes, tmp_path, capsys):
     def sizes(text):
         return re.findall(r"Resizing\n(\d+)", text)
     assert sizes(resumed) == sizes(whole)[-len(sizes(resumed)):]
-    assert sizes(whole) == [str(multiscale_size(0, b, 64, 24)) for b in (0, 10, 20)]
+    assert sizes(whole) == [str(multiscale_size(0, b, 64, 24, random=1.4)) for b in (0, 10, 20)]
     assert darknet_py.load_network(cfg, shapes / "backup" / "resume_final.weights").seen == 24 * 4
 
 
@@ -236,12 +236,12 @@ def test_yolo_multiscale_training_resizes_both_heads(shapes, tmp_path, capsys):
     follow (their grids), and training goes on at that size."""
     from darknet_py.train.trainer import multiscale_size
     cfg = tmp_path / "yolo_random.cfg"
-    cfg.write_text(YOLO_CFG.replace("num=6\n", "num=6\nrandom=1\n").replace("batch=8", "batch=4"))
+    cfg.write_text(YOLO_CFG.replace("num=6\n", "num=6\nrandom=1.4\n").replace("batch=8", "batch=4"))
     assert main(["detector", "train", str(shapes / "shapes.data"), str(cfg), "-max_batches", "21"]) == 0
     out = capsys.readouterr().out
     sizes = [int(v) for v in re.findall(r"Resizing\n(\d+)", out)]
-    # the last 200 batches of a run train at the largest size (608 for a 416 cfg): 96 here
-    assert sizes == [multiscale_size(0, b, 64, 21) for b in (0, 10, 20)] == [96, 96, 96]
+    # AlexeyAB's range (random=1.4) trains its last 100 batches at the largest size: 128 here
+    assert sizes == [multiscale_size(0, b, 64, 21, random=1.4) for b in (0, 10, 20)] == [128, 128, 128]
     assert len(iteration_lines(out)) == 21
     net = darknet_py.load_network(cfg, shapes / "backup" / "yolo_random_final.weights")
     net.resize(sizes[-1], sizes[-1])

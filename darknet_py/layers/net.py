@@ -76,6 +76,7 @@ class NetOptions:
         if o.augmentation not in ("place", "crop"):
             s.fail(f"augmentation={o.augmentation}: one of place (Darknet's, the default) or crop", "augmentation")
         o.flip = s.int("flip", 1)
+        o.resize_step = check_positive(s, "resize_step", s.int("resize_step", 32), 1 << 12)   # AlexeyAB's
         if not o.inputs and not (o.height and o.width and o.channels):
             s.fail("no input size: set height, width and channels (or inputs)")
         for key, value in (("height", o.height), ("width", o.width), ("channels", o.channels)):

@@ -36,7 +36,8 @@ class Yolo(Layer):
         self.jitter = s.float("jitter", .2)
         self.ignore_thresh = s.float("ignore_thresh", .5)
         self.truth_thresh = s.float("truth_thresh", 1)
-        self.random = s.int("random", 0)
+        # multi-scale training: 1, Darknet's rule; another value r, AlexeyAB's range (train/trainer.py)
+        self.random = s.float("random", 0)
         self.map_file = s.str("map")
         if self.map_file:
             s.fail("'map' on a [yolo] layer is not supported by darknet_py yet", "map")

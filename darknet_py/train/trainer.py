@@ -3,9 +3,10 @@
 One line per iteration (``N: loss, avg avg, rate rate, S seconds, I images``),
 ``backup/NAME.backup`` every 100 iterations, ``backup/NAME_N.weights`` at Darknet's
 schedule (every 100 below 1000, then every 10000), ``backup/NAME_final.weights`` at the end;
-every write atomic, Ctrl-C saves a backup and exits. With ``random=1`` in the region layer
-the input size changes every 10 batches, drawn from the batch number so that a resumed run
-continues the same schedule."""
+every write atomic, Ctrl-C saves a backup and exits. With ``random`` in the region or yolo
+layer the input size changes every 10 batches (``multiscale_size``: Darknet's rule, or
+AlexeyAB's range), drawn from the batch number so that a resumed run continues the same
+schedule."""
 import time
 from pathlib import Path
 
@@ -18,14 +19,29 @@ from ..errors import DarknetError
 from .checkpoints import Checkpoints
 
 
-def multiscale_size(seed, batch_num, base_width, max_batches):
-    """darknet: every 10 batches dim = (rand() % 10 + 10) * 32 (320..608 for a 416 cfg),
-    608 for the last 200 batches; scaled to the cfg's own size, in steps of 32."""
+def multiscale_size(seed, batch_num, base_width, max_batches, random=1, step=32):
+    """The input size for the 10 batches from ``batch_num`` (a multiple of 10), drawn from the
+    batch number so that a resumed run trains at the sizes an uninterrupted one would.
+
+    ``random=1`` (the reference commit's rule): (rand() % 10 + 10) * 32, i.e. 320..608 whatever
+    the cfg's size, and 608 for the last 200 batches. Another ``random`` r (AlexeyAB's, e.g. 1.4):
+    the cfg's size times a factor in [1, r] or its inverse, rounded as AlexeyAB rounds, in steps
+    of ``step`` (resize_step), the largest (r times) for the last 100 batches. AlexeyAB also takes
+    the largest at a run's first batch, to check memory: not here, where a resumed run must
+    draw what an uninterrupted one draws."""
     rng = np.random.default_rng([seed, batch_num, 7])
-    dim = (int(rng.integers(10)) + 10) * 32
-    if batch_num + 200 > max_batches:
-        dim = 608
-    return max(32, int(round(dim * base_width / 416 / 32)) * 32)
+    if random == 1:
+        dim = (int(rng.integers(10)) + 10) * 32
+        return 608 if batch_num + 200 > max_batches else dim
+    factor = float(np.float32(rng.uniform(1, random)))         # rand_scale(random)
+    if rng.integers(2):
+        factor = 1 / factor
+    dim = int(round(factor * base_width / step + 1)) * step
+    if factor < 1 and dim > base_width:
+        dim = base_width
+    if batch_num > max_batches - 100:
+        dim = int(round(random * base_width / step + 1)) * step
+    return max(dim, step)
 
 
 def checkpoint_due(i):
@@ -126,7 +142,7 @@ def train_detector(datacfg, cfgfile, weightfile=None, backend=("numpy", None, "f
         while net.batch_num < limit:
             batch_num = net.batch_num
             if region.random and batch_num % 10 == 0:
-                dim = multiscale_size(seed, batch_num, base_width, limit)
+                dim = multiscale_size(seed, batch_num, base_width, limit, region.random, net.net.resize_step)
                 out("Resizing")
                 out(str(dim))
                 if (dim, dim) != (net.width, net.height):
