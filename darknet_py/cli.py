@@ -14,7 +14,7 @@ USAGES = {
     "detector test": "detector test DATA CFG WEIGHTS [IMAGE|FOLDER|LIST.txt] [-thresh .5] [-hier .5] [-nms .45] "
                      "[-out predictions] [-ext_output] [-dont_show] [-json FILE] " + BACKEND_FLAGS
                      + "   (Darknet's defaults; AlexeyAB's users pass -thresh .25; draws predictions.jpg)",
-    "detector train": "detector train DATA CFG [WEIGHTS] [-clear] [-chart chart.png] [-max_batches N] [-seed 0] "
+    "detector train": "detector train DATA CFG [WEIGHTS] [-clear] [-chart chart.png] [-map] [-max_batches N] [-seed 0] "
                       "[-workers 2] [-dont_show] " + BACKEND_FLAGS,
     "detector valid": "detector valid DATA CFG WEIGHTS [-out PREFIX] [-batch N] " + BACKEND_FLAGS,
     "detector recall": "detector recall DATA CFG WEIGHTS " + BACKEND_FLAGS,
@@ -43,8 +43,7 @@ USAGE = ("usage: darknet_py <function> ...   (darknet_py <function> -h: its flag
          "       -max_pixels N: refuse larger images, default 400,000,000)\n"
          + "\n".join(f"  {usage}" for usage in USAGES.values()))
 # AlexeyAB's flags that darknet_py does not implement: refused by name, never ignored
-NOT_IMPLEMENTED = {"-map": "mAP during training; run detector map on the saved weights",
-                   "-show_imgs": "showing augmented images"}
+NOT_IMPLEMENTED = {"-show_imgs": "showing augmented images"}
 NUMBER = re.compile(r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
@@ -205,7 +204,8 @@ def detector_train(args):
                            "the CPU)")
     args.flag("-dont_show")
     options = dict(clear=args.flag("-clear"), chart=args.str("-chart"), seed=args.int("-seed", 0),
-                   max_batches=args.int("-max_batches", 0, 0) or None, workers=args.int("-workers", 2, 1))
+                   max_batches=args.int("-max_batches", 0, 0) or None, workers=args.int("-workers", 2, 1),
+                   calc_map=args.flag("-map"))
     backend = backend_choice(args)
     datacfg, cfg, weights = args.positional(2, 1)
     return train(datacfg, cfg, weights, gpus, nogpu, backend, **options)

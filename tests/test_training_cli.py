@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import MAXPOOL, conv
+from helpers import MAXPOOL, REPO, conv
 
 import darknet_py
 from darknet_py.cli import main
@@ -247,3 +247,30 @@ def test_yolo_multiscale_training_resizes_both_heads(shapes, tmp_path, capsys):
     net.resize(sizes[-1], sizes[-1])
     heads = [layer for layer in net.layers if layer.kind == "yolo"]
     assert [h.out_shape[1] for h in heads] == [sizes[-1] // 4, sizes[-1] // 2]
+
+
+def test_map_during_training(shapes, tmp_path, capsys, monkeypatch):
+    """AlexeyAB's -map: at the last iteration (and every max(4 epochs, 100)) the validation mAP
+    is printed and drawn on the chart, NAME_best.weights kept; the figure equals detector map
+    on the weights of that iteration (the shipped shapes model, fine-tuned two iterations, so
+    the figure is far from 0). The iteration line ends with the hours left."""
+    text = (REPO / "cfg" / "yolov2-tiny-shapes.cfg").read_text()
+    cfg = tmp_path / "tuned.cfg"
+    cfg.write_text(text.replace("batch=32", "batch=8").replace("random=1.4", "random=0"))
+    monkeypatch.chdir(tmp_path)
+    data = str(shapes / "shapes.data")
+    weights = REPO / "weights" / "yolov2-tiny-shapes.weights"
+    start = darknet_py.load_network(cfg, weights).batch_num
+    assert main(["detector", "train", data, str(cfg), str(weights), "-max_batches", str(start + 2), "-map",
+                 "-chart", "chart.png", "-backend", "numpy"]) == 0
+    captured = capsys.readouterr()
+    lines = iteration_lines(captured.out)
+    assert len(lines) == 2 and all(re.search(r", \d+\.\d{6} hours left$", line) for line in lines)
+    during = re.findall(r"mean average precision \(mAP@0\.50\) = ([\d.]+)", captured.out)
+    assert len(during) == 1 and float(during[0]) > .3 and "New best mAP@0.50" in captured.out
+    assert "Saving weights to " in captured.err
+    backup = shapes / "backup"
+    assert (backup / "tuned_best.weights").exists() and (tmp_path / "chart.png").exists()
+    assert main(["detector", "map", data, str(cfg), str(backup / "tuned_final.weights"), "-backend", "numpy"]) == 0
+    after = re.findall(r"mean average precision \(mAP@0\.50\) = ([\d.]+)", capsys.readouterr().out)
+    assert after == during

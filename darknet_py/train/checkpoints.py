@@ -1,5 +1,6 @@
 """Where a training run writes its weights (backup/NAME.backup, NAME_N.weights, NAME_final...),
 checked before the first iteration, and never over a file that holds a later state."""
+import sys
 from pathlib import Path
 
 from ..errors import DarknetError
@@ -44,5 +45,6 @@ class Checkpoints:
         if held is not None and held > self.net.seen:
             self.out(f"Kept {path}: it holds seen {held}, newer than this run's {self.net.seen}")
             return False
+        print(f"Saving weights to {path}", file=sys.stderr)      # darknet save_weights_upto
         self.net.save_weights(path)
         return True

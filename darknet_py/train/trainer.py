@@ -16,6 +16,7 @@ from ..data.datafile import DataConfig
 from ..data.labels import read_list
 from ..data.loader import DetectionLoader
 from ..errors import DarknetError
+from .chart import Chart
 from .checkpoints import Checkpoints
 
 
@@ -49,39 +50,6 @@ def checkpoint_due(i):
     return i % 10000 == 0 or (i < 1000 and i % 100 == 0)
 
 
-class Chart:
-    """-chart FILE: the loss over iterations as a PNG, redrawn every few iterations."""
-
-    def __init__(self, path):
-        self.path, self.points = Path(path), []
-
-    def add(self, i, loss, avg):
-        self.points.append((i, loss, avg))
-        if len(self.points) % 10 == 1:
-            self.draw()
-
-    def draw(self):
-        from PIL import Image, ImageDraw
-
-        from ..files import atomic_write
-        w, h, pad = 640, 360, 40
-        im = Image.new("RGB", (w, h), "white")
-        d = ImageDraw.Draw(im)
-        d.rectangle([pad, pad, w - pad // 2, h - pad], outline="black")
-        pts = np.array(self.points, dtype=float)
-        x0, x1 = pts[0, 0], max(pts[-1, 0], pts[0, 0] + 1)
-        top = max(np.percentile(pts[:, 1], 95), pts[:, 2].max(), 1e-6)
-        def sx(v):
-            return pad + (v - x0) / (x1 - x0) * (w - 1.5 * pad)
-        def sy(v):
-            return h - pad - min(v, top) / top * (h - 2 * pad)
-        for col, color in ((1, (160, 160, 255)), (2, (200, 0, 0))):
-            d.line([(sx(p[0]), sy(p[col])) for p in pts], fill=color, width=1 if col == 1 else 2)
-        d.text((pad, h - pad + 8), f"iteration {int(x0)} .. {int(pts[-1, 0])}", fill="black")
-        d.text((pad, pad // 2 - 6), f"loss (blue), avg loss (red); axis top {top:.3g}", fill="black")
-        atomic_write(self.path, lambda f: im.save(f, format="PNG"))
-
-
 def stop_on_term():
     """SIGTERM (and SIGINT, even where a background shell ignores it) stop training the way
     Ctrl-C does: a backup is saved first."""
@@ -111,9 +79,49 @@ def start_network(cfgfile, weightfile, backend, seed, clear):
     return net
 
 
+class MapCheck:
+    """AlexeyAB's -map: mAP@0.5 of the validation list every max(4 epochs, 100) iterations (not
+    before burn_in) and at the last one, at the cfg's size; NAME_best.weights when it improves."""
+
+    def __init__(self, datacfg, net, train_images, out):
+        from ..evaluate.validate import validation_list
+        validation_list(DataConfig(datacfg))           # a missing valid= list fails now, not later
+        self.datacfg, self.net, self.out = datacfg, net, out
+        self.size = (net.width, net.height)
+        self.every = max(4 * train_images // (net.net.batch * net.net.subdivisions), 100)
+        self.next = max(net.batch_num + self.every, net.net.burn_in)
+        self.best = -1.0
+
+    def after(self, i, limit, chart, checkpoints):
+        """After iteration i: when due, the mAP, drawn on the chart, and the best weights kept."""
+        if i < self.next and i != limit:
+            return
+        value = self.measure(i)
+        if chart:
+            chart.add_map(i, value)
+        if value > self.best:
+            self.best = value
+            self.out(f"New best mAP@0.50 = {value * 100:.2f} %")
+            checkpoints.save("_best.weights")
+
+    def measure(self, i):
+        """The mAP now (0..1), the network put back as it was."""
+        from ..evaluate.validate import validate_detector_map
+        self.next = max(i + self.every, self.net.net.burn_in)
+        trained_at = (self.net.width, self.net.height)
+        if trained_at != self.size:
+            self.net.resize(*self.size)
+        try:
+            value, _ = validate_detector_map(self.datacfg, self.net, out=self.out)
+        finally:
+            if trained_at != self.size:
+                self.net.resize(*trained_at)
+        return value
+
+
 def train_detector(datacfg, cfgfile, weightfile=None, backend=("numpy", None, "fp32"), clear=False,
                    seed=0, max_batches=None, chart=None, workers=2, rank=0, world=1,
-                   reduce_gradients=None, out=print):
+                   reduce_gradients=None, calc_map=False, out=print):
     data = DataConfig(datacfg)
     train_list = data.file("train", "data/train.list")
     backup = Path(data.get("backup", "backup"))
@@ -131,12 +139,14 @@ def train_detector(datacfg, cfgfile, weightfile=None, backend=("numpy", None, "f
         f"Decay: {net.net.decay:g}")
     checkpoints = Checkpoints(net, backup, base, out, write=rank == 0)
     checkpoints.check(limit, cfgfile, chart)
-    loader = DetectionLoader(read_list(train_list), train_list, region, region.jitter, net.net.hue,
+    paths = read_list(train_list)
+    map_check = MapCheck(datacfg, net, len(paths), out) if calc_map and rank == 0 else None
+    loader = DetectionLoader(paths, train_list, region, region.jitter, net.net.hue,
                              net.net.saturation, net.net.exposure, seed=seed, workers=workers, rank=rank,
                              augmentation=net.net.augmentation, flips=bool(net.net.flip))
     base_width = net.width
     chart = Chart(chart) if chart and rank == 0 else None
-    avg_loss = -1.0
+    avg_loss = avg_time = -1.0
     stop_on_term()
     try:
         while net.batch_num < limit:
@@ -159,14 +169,19 @@ def train_detector(datacfg, cfgfile, weightfile=None, backend=("numpy", None, "f
             loss = net.train_step(x, truth, log=out, before_update=hook)
             avg_loss = loss if avg_loss < 0 else avg_loss * .9 + loss * .1
             i = net.batch_num
-            out(f"{i}: {loss:f}, {avg_loss:f} avg, {net.learning_rate():f} rate, "
-                f"{time.time() - start:f} seconds, {i * imgs} images")
+            seconds = time.time() - start
+            avg_time = seconds if avg_time < 0 else avg_time * .99 + seconds * .01     # AlexeyAB's
+            out(f"{i}: {loss:f}, {avg_loss:f} avg, {net.learning_rate():f} rate, {seconds:f} seconds, "
+                f"{i * imgs} images, {(limit - i) * avg_time / 3600:f} hours left")
             if chart:
                 chart.add(i, loss, avg_loss)
             if i % 100 == 0:
                 checkpoints.save(".backup")
+                checkpoints.save("_last.weights")
             if checkpoint_due(i):
                 checkpoints.save(f"_{i}.weights")
+            if map_check:
+                map_check.after(i, limit, chart, checkpoints)
     except KeyboardInterrupt:
         if checkpoints.save(".backup"):
             out(f"Interrupted: saved {checkpoints.path('.backup')}")
