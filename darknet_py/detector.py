@@ -100,8 +100,15 @@ def default_data_for(cfg):
 
 
 def train(datacfg, cfg, weights, gpus, nogpu, backend, **options):
-    """darknet train_detector on one device, or one process per device of ``gpus``."""
+    """darknet train_detector on one device, one process per device of ``gpus``, or this
+    process's rank of a torchrun job."""
+    from .train.distributed import launched_by_torchrun
     from .train.trainer import train_detector
+    if launched_by_torchrun():
+        from .train.distributed import train_torchrun
+        train_torchrun(nogpu=nogpu, precision=backend[2], datacfg=datacfg, cfgfile=cfg, weightfile=weights,
+                       **options)
+        return 0
     if len(gpus) > 1:
         from .train.distributed import train_distributed
         train_distributed(gpus, nogpu=nogpu, precision=backend[2], datacfg=datacfg, cfgfile=cfg,

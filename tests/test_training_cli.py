@@ -78,7 +78,8 @@ def test_loss_falls_and_checkpoints(shapes, tmp_path, capsys, monkeypatch):
                  "-chart", "chart.png"]) == 0
     lines = iteration_lines(capsys.readouterr().out)
     assert len(lines) == 40
-    first = re.match(r"^1: ([\d.]+), ([\d.]+) avg, ([\d.]+) rate, ([\d.]+) seconds, (\d+) images$", lines[0])
+    first = re.match(r"^1: ([\d.]+), ([\d.]+) avg, ([\d.]+) rate, ([\d.]+) seconds, (\d+) images, "
+                     r"([\d.]+) hours left$", lines[0])
     assert first and int(first.group(5)) == 8
     losses = [float(line.split()[1].rstrip(",")) for line in lines]
     assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5]), losses
@@ -274,3 +275,40 @@ def test_map_during_training(shapes, tmp_path, capsys, monkeypatch):
     assert main(["detector", "map", data, str(cfg), str(backup / "tuned_final.weights"), "-backend", "numpy"]) == 0
     after = re.findall(r"mean average precision \(mAP@0\.50\) = ([\d.]+)", capsys.readouterr().out)
     assert after == during
+
+
+def test_torchrun_two_nodes_match_one_process(shapes, tmp_path):
+    """detector train under torchrun, two "nodes" of one process each on this machine (gloo,
+    env:// rendezvous): the ranks end with identical parameters (they check, rank 0 says so),
+    only rank 0 writes weights, and those equal one process trained on the whole batch (both
+    ranks' images: sample k of rank r is sample 4r + k of a batch of 8)."""
+    pytest.importorskip("torch")
+    import socket
+    plain = BN_LAYERS.replace("batch_normalize=1\n", "")        # per-process batch norm differs, as in Darknet
+    cfg4 = write_cfg(tmp_path / "ranked.cfg", batch=4, layers=plain)
+    cfg8 = write_cfg(tmp_path / "whole.cfg", batch=8, layers=plain)
+    weights = tmp_path / "start.weights"
+    assert main(["init", str(cfg8), str(weights), "-seed", "5"]) == 0
+    data = tmp_path / "ranked.data"
+    data.write_text((shapes / "shapes.data").read_text().replace(str(shapes / "backup"), str(tmp_path / "backup")))
+    (tmp_path / "backup").mkdir()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    train = ["detector", "train", str(data), "CFG", str(weights), "-max_batches", "3", "-backend", "torch", "-nogpu",
+             "-workers", "1"]
+    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
+                               "--node_rank", str(rank), "--master_addr", "127.0.0.1", "--master_port", str(port),
+                               "-m", "darknet_py", *[str(cfg4) if a == "CFG" else a for a in train]],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+             for rank in (0, 1)]
+    outputs = [node.communicate(timeout=300) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs
+    assert "All 2 ranks hold identical parameters" in outputs[0][0]
+    assert len(iteration_lines(outputs[0][0])) == 3 and not iteration_lines(outputs[1][0])   # rank 0 prints
+    assert main([a if a != "CFG" else str(cfg8) for a in train]) == 0
+    ranked = darknet_py.load_network(cfg4, tmp_path / "backup" / "ranked_final.weights").params
+    whole = darknet_py.load_network(cfg8, tmp_path / "backup" / "whole_final.weights").params
+    start = darknet_py.load_network(cfg8, weights).params
+    assert not np.allclose(ranked, start)
+    np.testing.assert_allclose(ranked, whole, rtol=1e-4, atol=1e-4 * np.abs(whole).max())

@@ -16,8 +16,8 @@ class DetectionLoader(RandomSamples):
     map's lines), and class-only labels of its tree's nodes where it has a tree."""
 
     def __init__(self, paths, list_path, head, jitter, hue, saturation, exposure, seed=0, workers=2, rank=0,
-                 augmentation="place", flips=True):
-        super().__init__(paths, list_path, seed, workers, rank)
+                 augmentation="place", flips=True, world=1):
+        super().__init__(paths, list_path, seed, workers, rank, world)
         self.classes = head.classes if head.class_map is None else len(head.class_map)
         self.tree_nodes = 0 if head.tree is None else head.tree.n
         self.map_path = head.map_path

@@ -1,6 +1,7 @@
 """Training samples drawn at random with replacement from a list of images (darknet
-get_random_paths), made in worker threads, every random draw seeded by (seed, batch, rank) so
-a resumed run draws what an uninterrupted one would. A sample whose image or annotation is
+get_random_paths), made in worker threads, every random draw seeded by (seed, batch, the
+sample's place in the whole batch of all ranks) so a resumed run draws what an uninterrupted one
+would, and ranks draw between them what one process would. A sample whose image or annotation is
 unusable is warned about once (file and line) and another image takes its place."""
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,10 +17,10 @@ class RandomSamples:
     """Subclasses say what an image's annotation is (``annotation``: None when unusable, having
     warned) and how an image and its annotation become an (input, truth) pair (``make``)."""
 
-    def __init__(self, paths, list_path, seed=0, workers=2, rank=0):
+    def __init__(self, paths, list_path, seed=0, workers=2, rank=0, world=1):
         self.paths = list(paths)
         self.list_path = str(list_path)
-        self.seed, self.rank = seed, rank
+        self.seed, self.rank, self.world = seed, rank, world
         self.pool = ThreadPoolExecutor(max_workers=max(1, workers))
         self.annotations = {}
 
@@ -51,7 +52,9 @@ class RandomSamples:
 
     def draw(self, batch_num, n, w, h):
         """n samples for batch ``batch_num``, stacked: (inputs, truths) as float32."""
-        seeds = np.random.SeedSequence([self.seed, batch_num, self.rank]).spawn(n)
+        # sample k of rank r is sample r*n + k of the whole batch: the processes of a distributed
+        # run draw, between them, the images one process of their total batch would draw
+        seeds = np.random.SeedSequence([self.seed, batch_num, 0]).spawn(n * self.world)[self.rank * n:][:n]
         samples = list(self.pool.map(lambda s: self.sample(np.random.default_rng(s), w, h), seeds))
         return (np.stack([s[0] for s in samples]).astype(np.float32),
                 np.stack([s[1] for s in samples]).astype(np.float32))

@@ -1,8 +1,11 @@
 """-gpus 0,1,...: one process per device on torch.distributed (NCCL on CUDA, gloo on the
-CPU). Each process trains its own batch; before every update the gradients accumulated in
-that step are summed over the processes, and the update uses the total batch, so N
-processes of batch B update as one process of batch N*B (Darknet's sync_nets averages
-weights to the same effect)."""
+CPU); under torchrun, one process per device on every node (env:// rendezvous: RANK,
+WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT). Each process trains its own batch (its own
+images: sample k of rank r is sample r*B + k of the whole batch); before every update the
+gradients accumulated in that step are summed over the processes, and the update uses the
+total batch, so N processes of batch B update as one process of batch N*B (Darknet's
+sync_nets averages weights to the same effect). Only rank 0 writes weights and prints; at the
+end the ranks check that they hold the same parameters."""
 import os
 import socket
 
@@ -40,19 +43,58 @@ class GradientSum:
         flat += momentum_part
 
 
+def check_ranks_agree(dist, net, rank, world, out):
+    """Every rank compares its parameters with rank 0's, bit for bit; a difference is an error."""
+    import torch
+    net.backend.sync_params(net)
+    mine = torch.as_tensor(np.array(net.params, dtype=np.float32))
+    theirs = mine.clone()
+    dist.broadcast(theirs, src=0)
+    agree = torch.tensor([int(torch.equal(mine, theirs))])
+    dist.all_reduce(agree, op=dist.ReduceOp.MIN)
+    if not agree.item():
+        raise DarknetError(f"the {world} training processes ended with different parameters")
+    out(f"All {world} ranks hold identical parameters")
+
+
+def train_rank(dist, rank, world, device, precision, kwargs):
+    """train_detector on one rank of an initialised process group, then the ranks' check."""
+    from .trainer import train_detector
+    out = kwargs.pop("out", print) if rank == 0 else (lambda *a, **k: None)
+    net = train_detector(backend=("torch", device, precision), rank=rank, world=world,
+                         reduce_gradients=GradientSum(dist), out=out, **kwargs)
+    check_ranks_agree(dist, net, rank, world, out)
+
+
 def _worker(rank, world, port, device_ids, nogpu, precision, kwargs):
     import torch.distributed as dist
-
-    from .trainer import train_detector
     use_cuda = not nogpu
     dist.init_process_group("nccl" if use_cuda else "gloo", init_method=f"tcp://127.0.0.1:{port}",
                             rank=rank, world_size=world)
     try:
-        device = f"cuda:{device_ids[rank]}" if use_cuda else "cpu"
-        backend = ("torch", device, precision)
-        out = kwargs.pop("out", print) if rank == 0 else (lambda *a, **k: None)
-        train_detector(backend=backend, rank=rank, world=world, reduce_gradients=GradientSum(dist),
-                       out=out, **kwargs)
+        train_rank(dist, rank, world, f"cuda:{device_ids[rank]}" if use_cuda else "cpu", precision, kwargs)
+    finally:
+        dist.destroy_process_group()
+
+
+def launched_by_torchrun():
+    """Whether torchrun (or another env:// launcher) started this process as one of several."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
+
+
+def train_torchrun(nogpu=False, precision="fp32", **kwargs):
+    """This process's rank of a torchrun job: NCCL on its node's GPU LOCAL_RANK, or gloo on the CPU."""
+    try:
+        import torch
+        import torch.distributed as dist
+    except ImportError:
+        raise DarknetError("training under torchrun needs PyTorch: pip install 'darknet_py[torch]'") from None
+    use_cuda = not nogpu and torch.cuda.is_available()
+    dist.init_process_group("nccl" if use_cuda else "gloo", init_method="env://")
+    try:
+        rank, world = dist.get_rank(), dist.get_world_size()
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if use_cuda else "cpu"
+        train_rank(dist, rank, world, device, precision, kwargs)
     finally:
         dist.destroy_process_group()
 

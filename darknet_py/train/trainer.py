@@ -143,7 +143,7 @@ def train_detector(datacfg, cfgfile, weightfile=None, backend=("numpy", None, "f
     map_check = MapCheck(datacfg, net, len(paths), out) if calc_map and rank == 0 else None
     loader = DetectionLoader(paths, train_list, region, region.jitter, net.net.hue,
                              net.net.saturation, net.net.exposure, seed=seed, workers=workers, rank=rank,
-                             augmentation=net.net.augmentation, flips=bool(net.net.flip))
+                             augmentation=net.net.augmentation, flips=bool(net.net.flip), world=world)
     base_width = net.width
     chart = Chart(chart) if chart and rank == 0 else None
     avg_loss = avg_time = -1.0
