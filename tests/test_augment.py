@@ -108,3 +108,21 @@ def test_flip_0_never_flips():
         for augment in (place_detection, augment_detection):
             _, truth = augment(im, boxes, 40, 40, np.random.default_rng(seed), 0, 0, 1, 1, 30, False)
             assert truth[0, 0] < .5                 # still on the left
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_compiled_samples_are_the_reference_to_the_bit(seed):
+    """data/compiled.py's kernels in both augmentations: the same draws give the same image and
+    truth, bit for bit (grey, saturated and black pixels included, where the HSV code branches)."""
+    from darknet_py.data import compiled
+    rng = np.random.default_rng(seed)
+    im = rng.random((3, 75, 100), dtype=np.float32)
+    im[:, :8, :8] = .5
+    im[0, 10:20, 10:20], im[1:, 10:20, 10:20] = 1, 0
+    im[:, 30:33, 30:33] = 0
+    boxes = np.array([[1, .5, .5, .3, .4], [2, .2, .3, .1, .1]], np.float32)
+    for augment, kernels in ((place_detection, dict(place=compiled.place_image, distort=compiled.distort_image)),
+                             (augment_detection, dict(resize=compiled.resize_image, distort=compiled.distort_image))):
+        ref = augment(im, boxes, 96, 64, np.random.default_rng(seed), .3, .2, 1.5, 1.5, 30)
+        fast = augment(im, boxes, 96, 64, np.random.default_rng(seed), .3, .2, 1.5, 1.5, 30, True, **kernels)
+        assert np.array_equal(ref[0], fast[0]) and np.array_equal(ref[1], fast[1]), augment.__name__

@@ -58,16 +58,26 @@ def rand_scale(rng, s):
     return scale if rng.integers(2) else 1 / scale
 
 
-def random_distort(im, rng, hue, saturation, exposure):
-    """darknet random_distort_image: shift hue, scale saturation and value, clamp."""
+def distort_draws(rng, hue, saturation, exposure):
+    """random_distort_image's draws: a hue shift in [-hue, hue], saturation and exposure scales."""
     dhue = rng.uniform(-hue, hue)
     dsat, dexp = rand_scale(rng, saturation), rand_scale(rng, exposure)
+    return F(dhue), F(dsat), F(dexp)
+
+
+def distort_image(im, dhue, dsat, dexp):
+    """darknet distort_image: shift hue (wrapped once), scale saturation and value, clamp."""
     hsv = rgb_to_hsv(im)
-    hsv[1] *= F(dsat)
-    hsv[2] *= F(dexp)
-    hsv[0] += F(dhue)
+    hsv[1] *= dsat
+    hsv[2] *= dexp
+    hsv[0] += dhue
     hsv[0] = np.where(hsv[0] > 1, hsv[0] - 1, np.where(hsv[0] < 0, hsv[0] + 1, hsv[0]))
     return np.clip(hsv_to_rgb(hsv), 0, 1)
+
+
+def random_distort(im, rng, hue, saturation, exposure):
+    """darknet random_distort_image."""
+    return distort_image(im, *distort_draws(rng, hue, saturation, exposure))
 
 
 CLASS_ONLY = F(999999)     # darknet correct_boxes' mark on a class-only label (x = y = 0)
@@ -94,9 +104,11 @@ def correct_boxes(boxes, dx, dy, sx, sy, flip):
     return out
 
 
-def augment_detection(im, boxes, w, h, rng, jitter, hue, saturation, exposure, max_boxes, flips=True):
+def augment_detection(im, boxes, w, h, rng, jitter, hue, saturation, exposure, max_boxes, flips=True,
+                      resize=resize_image, distort=distort_image):
     """One training sample by the jitter crop: crop, resize to w x h, random flip, HSV
-    distortion; the labels follow and fill Darknet's truth rows (x, y, w, h, class)."""
+    distortion; the labels follow and fill Darknet's truth rows (x, y, w, h, class).
+    ``resize`` and ``distort``: the reference's, or data/compiled.py's."""
     _, oh, ow = im.shape
     dw, dh = int(ow * jitter), int(oh * jitter)
     pleft, pright = (int(rng.uniform(-dw, dw)) for _ in range(2))
@@ -104,10 +116,10 @@ def augment_detection(im, boxes, w, h, rng, jitter, hue, saturation, exposure, m
     swidth, sheight = ow - pleft - pright, oh - ptop - pbot
     sx, sy = swidth / ow, sheight / oh
     flip = bool(rng.integers(2)) and flips
-    sized = resize_image(crop_image(im, pleft, ptop, swidth, sheight), w, h)
+    sized = resize(crop_image(im, pleft, ptop, swidth, sheight), w, h)
     if flip:
-        sized = sized[:, :, ::-1]
-    sized = random_distort(sized, rng, hue, saturation, exposure)
+        sized = np.ascontiguousarray(sized[:, :, ::-1])
+    sized = distort(sized, *distort_draws(rng, hue, saturation, exposure))
     dx, dy = (pleft / ow) / sx, (ptop / oh) / sy
     return np.ascontiguousarray(sized), fill_truth(boxes, rng, max_boxes, dx, dy, 1 / sx, 1 / sy, flip)
 
@@ -133,13 +145,10 @@ def place_image(im, w, h, dx, dy, canvas):
     return canvas
 
 
-def place_detection(im, boxes, w, h, rng, jitter, hue, saturation, exposure, max_boxes, flips=True):
-    """One training sample as the reference commit makes it (data.c:load_data_detection): the
-    aspect ratio jittered, new_ar = (w + U(-dw, dw)) / (h + U(-dh, dh)) with dw, dh = jitter
-    times the image's size; the image scaled to fill the network's width (or height) at that
-    aspect and placed at a uniform offset on a canvas of 0.5; HSV distortion; then a random
-    flip; the labels follow through fill_truth_detection's formulas."""
-    _, oh, ow = im.shape
+def placement_draws(rng, ow, oh, w, h, jitter):
+    """load_data_detection's draws for an ow x oh image on a w x h network: the jittered aspect
+    new_ar = (ow + U(-dw, dw)) / (oh + U(-dh, dh)) (dw, dh = jitter times the image's size), the
+    scaled size (nw, nh) filling the width (or height), the offset (dx, dy); float32 as in C."""
     dw, dh = F(jitter) * F(ow), F(jitter) * F(oh)
     new_ar = F(F(ow) + F(rng.uniform(-dw, dw))) / F(F(oh) + F(rng.uniform(-dh, dh)))
     if new_ar < 1:
@@ -150,9 +159,21 @@ def place_detection(im, boxes, w, h, rng, jitter, hue, saturation, exposure, max
         nh = nw / new_ar
     dx = F(rng.uniform(*sorted((0, float(F(w) - nw)))))     # rand_uniform swaps a reversed range
     dy = F(rng.uniform(*sorted((0, float(F(h) - nh)))))
+    return nw, nh, dx, dy
+
+
+def place_detection(im, boxes, w, h, rng, jitter, hue, saturation, exposure, max_boxes, flips=True,
+                    place=place_image, distort=distort_image):
+    """One training sample as the reference commit makes it (data.c:load_data_detection): the
+    image scaled at the jittered aspect to fill the network's width (or height) and placed at
+    a uniform offset on a canvas of 0.5; HSV distortion; then a random flip; the labels follow
+    through fill_truth_detection's formulas. ``place`` and ``distort``: this module's functions,
+    or data/compiled.py's (the same numbers, compiled)."""
+    _, oh, ow = im.shape
+    nw, nh, dx, dy = placement_draws(rng, ow, oh, w, h, jitter)
     sized = np.full((3, h, w), F(.5), dtype=F)
-    place_image(im, int(nw), int(nh), int(dx), int(dy), sized)      # darknet passes them as int
-    sized = random_distort(sized, rng, hue, saturation, exposure)
+    place(im, int(nw), int(nh), int(dx), int(dy), sized)          # darknet passes them as int
+    sized = distort(sized, *distort_draws(rng, hue, saturation, exposure))
     flip = bool(rng.integers(2)) and flips
     if flip:
         sized = sized[:, :, ::-1]

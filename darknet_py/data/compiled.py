@@ -1,7 +1,8 @@
-"""Compiled image preparation (Numba, without the GIL): darknet's letterbox_image bit for bit
-as the NumPy reference in data/image.py computes it (the same float32 operations in the same
-order; tests hold the two together), for the pipelines that prepare frames on one thread while
-the network runs on another (detector demo)."""
+"""Compiled image preparation (Numba, without the GIL): letterbox_image (data/image.py) and the
+training sample's place_image and distort_image (data/augment.py), each bit for bit as the NumPy
+reference computes it (the same float32 operations in the same order; tests hold them together),
+for the pipelines that prepare images on threads while the network runs (detector demo, the
+training loader, evaluation)."""
 import numba
 import numpy as np
 
@@ -46,3 +47,112 @@ def letterbox_image(im, w, h):
     boxed = np.full((c, h, w), F(.5), dtype=F)
     _resize_into(np.ascontiguousarray(im, dtype=F), new_w, new_h, boxed, (h - new_h) // 2, (w - new_w) // 2)
     return boxed
+
+
+@numba.njit(cache=True, nogil=True)
+def _place_into(im, w, h, dx, dy, canvas):
+    """augment.py place_image: im scaled to w x h (bilinear, 0 beyond the edge) into canvas at (dx, dy)."""
+    c, ih, iw = im.shape
+    _, ch, cw = canvas.shape
+    one = F(1)
+    for y in range(max(0, -dy), min(h, ch - dy)):
+        ry = (F(y) / F(h)) * F(ih)
+        iy = int(np.floor(ry))
+        fy = ry - F(iy)
+        for x in range(max(0, -dx), min(w, cw - dx)):
+            rx = (F(x) / F(w)) * F(iw)
+            ix = int(np.floor(rx))
+            fx = rx - F(ix)
+            for k in range(c):
+                p00 = im[k, iy, ix]
+                p10 = im[k, iy + 1, ix] if iy + 1 < ih else F(0)
+                p01 = im[k, iy, ix + 1] if ix + 1 < iw else F(0)
+                p11 = im[k, iy + 1, ix + 1] if iy + 1 < ih and ix + 1 < iw else F(0)
+                canvas[k, y + dy, x + dx] = ((one - fy) * (one - fx) * p00 + fy * (one - fx) * p10
+                                             + (one - fy) * fx * p01 + fy * fx * p11)
+
+
+@numba.njit(inline="always")
+def _rgb_to_hsv(r, g, b):
+    """augment.rgb_to_hsv on one pixel."""
+    mx = max(r, max(g, b))
+    mn = min(r, min(g, b))
+    delta = mx - mn
+    s = F(0) if mx == 0 else delta / mx
+    if delta == 0:
+        return F(0), s, mx
+    if r == mx:
+        hue = (g - b) / delta
+    elif g == mx:
+        hue = F(2) + (b - r) / delta
+    else:
+        hue = F(4) + (r - g) / delta
+    if hue < 0:
+        hue = hue + F(6)
+    return hue / F(6), s, mx
+
+
+@numba.njit(inline="always")
+def _hsv_to_rgb(hue, s, v):
+    """augment.hsv_to_rgb on one pixel."""
+    if s == 0:
+        return v, v, v
+    one = F(1)
+    h6 = hue * F(6)
+    index = np.floor(h6)
+    f = h6 - index
+    p = v * (one - s)
+    q = v * (one - s * f)
+    t = v * (one - s * (one - f))
+    i = int(index) % 6
+    if i == 0:
+        return v, t, p
+    if i == 1:
+        return q, v, p
+    if i == 2:
+        return p, v, t
+    if i == 3:
+        return p, q, v
+    if i == 4:
+        return t, p, v
+    return v, p, q
+
+
+@numba.njit(cache=True, nogil=True)
+def _distort(im, dhue, dsat, dexp):
+    """augment.distort_image on each pixel, in place: the scales, the hue shift with one wrap,
+    the clamp."""
+    _, rows, cols = im.shape
+    zero, one = F(0), F(1)
+    for y in range(rows):
+        for x in range(cols):
+            hue, s, v = _rgb_to_hsv(im[0, y, x], im[1, y, x], im[2, y, x])
+            s = s * dsat
+            v = v * dexp
+            hue = hue + dhue
+            if hue > 1:
+                hue = hue - one
+            elif hue < 0:
+                hue = hue + one
+            out = _hsv_to_rgb(hue, s, v)
+            for k in range(3):
+                im[k, y, x] = min(max(out[k], zero), one)
+
+
+def resize_image(im, w, h):
+    """image.resize_image, compiled."""
+    out = np.empty((im.shape[0], h, w), dtype=F)
+    _resize_into(np.ascontiguousarray(im, dtype=F), w, h, out, 0, 0)
+    return out
+
+
+def place_image(im, w, h, dx, dy, canvas):
+    """augment.place_image, compiled."""
+    _place_into(np.ascontiguousarray(im, dtype=F), w, h, dx, dy, canvas)
+    return canvas
+
+
+def distort_image(im, dhue, dsat, dexp):
+    """augment.distort_image, compiled (in place on ``im``, which it returns)."""
+    _distort(im, F(dhue), F(dsat), F(dexp))
+    return im

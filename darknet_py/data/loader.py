@@ -16,7 +16,7 @@ class DetectionLoader(RandomSamples):
     map's lines), and class-only labels of its tree's nodes where it has a tree."""
 
     def __init__(self, paths, list_path, head, jitter, hue, saturation, exposure, seed=0, workers=2, rank=0,
-                 augmentation="place", flips=True, world=1):
+                 augmentation="place", flips=True, world=1, compiled=True):
         super().__init__(paths, list_path, seed, workers, rank, world)
         self.classes = head.classes if head.class_map is None else len(head.class_map)
         self.tree_nodes = 0 if head.tree is None else head.tree.n
@@ -24,6 +24,12 @@ class DetectionLoader(RandomSamples):
         self.max_boxes = head.max_boxes
         self.augment = place_detection if augmentation == "place" else augment_detection
         self.flips = flips
+        # the compiled kernels give the reference's numbers to the bit, without the GIL
+        self.kernels = {}
+        if compiled:
+            from . import compiled as kernels
+            self.kernels = (dict(place=kernels.place_image, distort=kernels.distort_image) if augmentation == "place"
+                            else dict(resize=kernels.resize_image, distort=kernels.distort_image))
         self.jitter, self.hue, self.saturation, self.exposure = jitter, hue, saturation, exposure
         self.prefetch = ThreadPoolExecutor(max_workers=1)    # the next batch, one ahead
         self.pending = None
@@ -37,7 +43,7 @@ class DetectionLoader(RandomSamples):
 
     def make(self, image, boxes, rng, w, h):
         return self.augment(image, boxes, w, h, rng, self.jitter, self.hue, self.saturation, self.exposure,
-                            self.max_boxes, self.flips)
+                            self.max_boxes, self.flips, **self.kernels)
 
     def batch(self, batch_num, n, w, h):
         """The batch for ``batch_num``; the next one is started in the background."""

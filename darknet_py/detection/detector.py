@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.image import letterbox_image
+from ..data.compiled import letterbox_image  # the reference's to the bit, without the GIL
 from ..errors import DarknetError
 from .nms import nms_sort
 from .region import Detections, get_region_detections
