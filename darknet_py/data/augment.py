@@ -162,13 +162,18 @@ def placement_draws(rng, ow, oh, w, h, jitter):
     return nw, nh, dx, dy
 
 
+def flip_image(im):
+    """darknet flip_image: left and right swapped."""
+    return np.ascontiguousarray(im[:, :, ::-1])
+
+
 def place_detection(im, boxes, w, h, rng, jitter, hue, saturation, exposure, max_boxes, flips=True,
-                    place=place_image, distort=distort_image):
+                    place=place_image, distort=distort_image, flip_image=flip_image):
     """One training sample as the reference commit makes it (data.c:load_data_detection): the
     image scaled at the jittered aspect to fill the network's width (or height) and placed at
     a uniform offset on a canvas of 0.5; HSV distortion; then a random flip; the labels follow
-    through fill_truth_detection's formulas. ``place`` and ``distort``: this module's functions,
-    or data/compiled.py's (the same numbers, compiled)."""
+    through fill_truth_detection's formulas. ``place``, ``distort`` and ``flip_image``: this
+    module's functions, or data/compiled.py's (the same numbers, compiled)."""
     _, oh, ow = im.shape
     nw, nh, dx, dy = placement_draws(rng, ow, oh, w, h, jitter)
     sized = np.full((3, h, w), F(.5), dtype=F)
@@ -176,9 +181,9 @@ def place_detection(im, boxes, w, h, rng, jitter, hue, saturation, exposure, max
     sized = distort(sized, *distort_draws(rng, hue, saturation, exposure))
     flip = bool(rng.integers(2)) and flips
     if flip:
-        sized = sized[:, :, ::-1]
+        sized = flip_image(sized)
     truth = fill_truth(boxes, rng, max_boxes, -dx / F(w), -dy / F(h), nw / F(w), nh / F(h), flip)
-    return np.ascontiguousarray(sized), truth
+    return sized, truth
 
 
 def fill_truth(boxes, rng, max_boxes, dx=0.0, dy=0.0, sx=1.0, sy=1.0, flip=False):

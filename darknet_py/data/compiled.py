@@ -156,3 +156,18 @@ def distort_image(im, dhue, dsat, dexp):
     """augment.distort_image, compiled (in place on ``im``, which it returns)."""
     _distort(im, F(dhue), F(dsat), F(dexp))
     return im
+
+
+@numba.njit(cache=True, nogil=True)
+def _flip(im):
+    c, rows, cols = im.shape
+    for k in range(c):
+        for y in range(rows):
+            for x in range(cols // 2):
+                im[k, y, x], im[k, y, cols - 1 - x] = im[k, y, cols - 1 - x], im[k, y, x]
+
+
+def flip_image(im):
+    """augment.flip_image, compiled (in place on ``im``, which it returns)."""
+    _flip(im)
+    return im
