@@ -6,7 +6,7 @@ one sitting.
 
 usage: python benchmarks/data_pipeline.py [-images 64] [-size 416] [-batch 16] [-batches 6]
                                           [-cfg yolov2-tiny-voc] [-backend numba]
-                                          [-augmentation place|crop]
+                                          [-augmentation place|crop] [-repeat 3]
 
 The images are made here: VOC-sized JPEGs (500x375, quality 90) of shapes on textured
 backgrounds, two to four boxes each. Each loader draws -batches batches of -batch samples at
@@ -65,6 +65,7 @@ def main():
     ap.add_argument("-cfg", default="yolov2-tiny-voc")
     ap.add_argument("-backend", default="numba")
     ap.add_argument("-augmentation", default="place", choices=("place", "crop"))
+    ap.add_argument("-repeat", type=int, default=3, help="rounds of the four loaders; medians are printed")
     a = ap.parse_args()
 
     import darknet_py
@@ -74,11 +75,12 @@ def main():
         paths = make_images(Path(tmp), a.images)
         net = darknet_py.Network(cfg, backend=a.backend, seed=0)
         head = net.output_layer
-        rates = {}
-        for compiled in (False, True):
-            for workers in (1, 2):
-                rates[compiled, workers] = loader_rate(paths, head, net, a.size, a.batch, a.batches, workers,
-                                                       compiled, a.augmentation)
+        runs = {(compiled, workers): [] for compiled in (False, True) for workers in (1, 2)}
+        for _ in range(a.repeat):         # taken in turn: the machine's speed wanders over minutes
+            for compiled, workers in runs:
+                runs[compiled, workers].append(loader_rate(paths, head, net, a.size, a.batch, a.batches, workers,
+                                                           compiled, a.augmentation))
+        rates = {key: float(np.median(values)) for key, values in runs.items()}
         if (net.width, net.height) != (a.size, a.size):
             net.resize(a.size, a.size)
         x = np.random.default_rng(0).random((net.net.batch, 3, a.size, a.size), dtype=np.float32)
@@ -89,7 +91,7 @@ def main():
         net.train_step(x, truth, log=lambda line: None)
         step_rate = net.net.batch / (time.perf_counter() - start)
     print(f"detection loader, {a.augmentation} augmentation, {a.images} JPEGs of 500x375 -> {a.size}x{a.size}, "
-          f"{a.batches} batches of {a.batch}")
+          f"{a.batches} batches of {a.batch}, medians of {a.repeat} rounds")
     for workers in (1, 2):
         ref, fast = rates[False, workers], rates[True, workers]
         label = f"{workers} worker{'s' if workers > 1 else ' '}"
