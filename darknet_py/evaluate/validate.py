@@ -79,14 +79,20 @@ def pixel_corners(box, w, h):
 
 def detections_over(net, paths, thresh, nms, hier=.5, desc="valid", batch=1, class_map=None):
     """Yield (index, path, width, height, Result with pixel boxes) for every image, with a
-    progress bar on stderr; ``batch`` images go through the network at a time."""
-    with tqdm(total=len(paths), desc=desc, unit="img", file=sys.stderr, disable=len(paths) < 2) as bar:
-        for start in range(0, len(paths), batch):
-            chunk = paths[start:start + batch]
-            images = [load_image(path) for path in chunk]
+    progress bar on stderr; ``batch`` images go through the network at a time, the next ones
+    decoded on another thread meanwhile (Pillow's decode runs without the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+    chunks = [paths[start:start + batch] for start in range(0, len(paths), batch)]
+    with tqdm(total=len(paths), desc=desc, unit="img", file=sys.stderr, disable=len(paths) < 2) as bar, \
+            ThreadPoolExecutor(max_workers=1) as reader:
+        pending = reader.submit(lambda: [load_image(path) for path in chunks[0]]) if chunks else None
+        for n, chunk in enumerate(chunks):
+            images = pending.result()
+            if n + 1 < len(chunks):
+                pending = reader.submit(lambda chunk=chunks[n + 1]: [load_image(path) for path in chunk])
             results = detect_batch(net, images, thresh, hier, nms, relative=False, class_map=class_map)
             for offset, (path, image, result) in enumerate(zip(chunk, images, results)):
-                yield start + offset, path, image.shape[2], image.shape[1], result
+                yield n * batch + offset, path, image.shape[2], image.shape[1], result
             bar.update(len(chunk))
 
 
