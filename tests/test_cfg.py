@@ -191,3 +191,16 @@ def test_options_that_change_the_numbers_are_refused_not_ignored(tmp_path, secti
     harmless = {"dilation": 1, "antialiasing": 0, "stride_x": 1, "xnor": 0, "maxpool_depth": 0, "stride_y": 2}[key]
     cfg.write_text(f"[net]\nwidth=16\nheight=16\nchannels=3\n{section}{key}={harmless}\n")
     assert darknet_py.load_network(cfg).layers
+
+
+def test_letter_box_needs_the_placement(tmp_path):
+    """AlexeyAB's letter_box=1 keeps training images at their aspect: the reference commit's
+    placement does; with augmentation=crop it is refused at its line, not ignored."""
+    from darknet_py.errors import DarknetError
+    cfg = tmp_path / "lb.cfg"
+    cfg.write_text("[net]\nwidth=32\nheight=32\nchannels=3\naugmentation=crop\nletter_box=1\n[maxpool]\n")
+    with pytest.raises(DarknetError) as err:
+        darknet_py.load_network(cfg)
+    assert str(err.value).startswith(f"{cfg}:6: [net] letter_box=1 with augmentation=crop")
+    cfg.write_text("[net]\nwidth=32\nheight=32\nchannels=3\nletter_box=1\n[maxpool]\n")
+    assert darknet_py.load_network(cfg).net.augmentation == "place"
