@@ -312,3 +312,23 @@ def test_torchrun_two_nodes_match_one_process(shapes, tmp_path):
     start = darknet_py.load_network(cfg8, weights).params
     assert not np.allclose(ranked, start)
     np.testing.assert_allclose(ranked, whole, rtol=1e-4, atol=1e-4 * np.abs(whole).max())
+
+
+def test_prefetch_depth_keeps_the_batches(shapes):
+    """-prefetch N makes the next N batches in the background; each batch is the one a depth
+    of 1 makes (draws are seeded by the batch), and a new size drops the ones made at the old."""
+    from darknet_py.data.labels import read_list
+    from darknet_py.data.loader import DetectionLoader
+    head = darknet_py.load_network(write_cfg(shapes / "prefetch.cfg")).output_layer
+    paths = read_list(shapes / "train.txt")
+    loaders = [DetectionLoader(paths, "train.txt", head, .2, .1, 1.5, 1.5, workers=1, depth=depth) for depth in (1, 3)]
+    try:
+        for b in range(4):
+            one, three = (loader.batch(b, 4, 64, 64) for loader in loaders)
+            assert np.array_equal(one[0], three[0]) and np.array_equal(one[1], three[1])
+        assert sorted(key[0] for key in loaders[1].pending) == [4, 5, 6]
+        loaders[1].batch(4, 4, 96, 96)                       # multi-scale changed the size
+        assert {key[2] for key in loaders[1].pending} == {96}
+    finally:
+        for loader in loaders:
+            loader.close()

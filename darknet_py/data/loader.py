@@ -1,5 +1,5 @@
-"""Training batches for a region network, made in worker threads one batch ahead
-(darknet: load_data with DETECTION_DATA, in its own thread)."""
+"""Training batches for a region network, made in worker threads, ``depth`` batches ahead
+(darknet: load_data with DETECTION_DATA, in its own thread, one ahead)."""
 from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import warn
@@ -16,7 +16,7 @@ class DetectionLoader(RandomSamples):
     map's lines), and class-only labels of its tree's nodes where it has a tree."""
 
     def __init__(self, paths, list_path, head, jitter, hue, saturation, exposure, seed=0, workers=2, rank=0,
-                 augmentation="place", flips=True, world=1, compiled=True):
+                 augmentation="place", flips=True, world=1, compiled=True, depth=1):
         super().__init__(paths, list_path, seed, workers, rank, world)
         self.classes = head.classes if head.class_map is None else len(head.class_map)
         self.tree_nodes = 0 if head.tree is None else head.tree.n
@@ -32,8 +32,9 @@ class DetectionLoader(RandomSamples):
                                  flip_image=kernels.flip_image) if augmentation == "place"
                             else dict(resize=kernels.resize_image, distort=kernels.distort_image))
         self.jitter, self.hue, self.saturation, self.exposure = jitter, hue, saturation, exposure
-        self.prefetch = ThreadPoolExecutor(max_workers=1)    # the next batch, one ahead
-        self.pending = None
+        self.prefetch = ThreadPoolExecutor(max_workers=1)    # the next batches, made in turn
+        self.pending = {}                                     # (batch, n, w, h): future
+        self.depth = depth
 
     def annotation(self, index):
         rows, problems = read_labels(label_path(self.paths[index]), self.classes, tree_nodes=self.tree_nodes,
@@ -47,13 +48,15 @@ class DetectionLoader(RandomSamples):
                             self.max_boxes, self.flips, **self.kernels)
 
     def batch(self, batch_num, n, w, h):
-        """The batch for ``batch_num``; the next one is started in the background."""
-        key = (batch_num, n, w, h)
-        if self.pending is not None and self.pending[0] == key:
-            result = self.pending[1].result()
-        else:
-            result = self.draw(batch_num, n, w, h)
-        self.pending = ((batch_num + 1, n, w, h), self.prefetch.submit(self.draw, batch_num + 1, n, w, h))
+        """The batch for ``batch_num``; the next ``depth`` batches are made in the background
+        (a change of size, multi-scale's, drops those made at the old one)."""
+        future = self.pending.pop((batch_num, n, w, h), None)
+        result = future.result() if future is not None else self.draw(batch_num, n, w, h)
+        for key in [key for key in self.pending if key[1:] != (n, w, h) or key[0] < batch_num]:
+            self.pending.pop(key).cancel()
+        for ahead in range(batch_num + 1, batch_num + 1 + self.depth):
+            if (ahead, n, w, h) not in self.pending:
+                self.pending[ahead, n, w, h] = self.prefetch.submit(self.draw, ahead, n, w, h)
         return result
 
     def close(self):
