@@ -34,6 +34,14 @@ class Tree:
     def groups(self):
         return len(self.group_size)
 
+    def ancestry(self, node):
+        """``node`` and its ancestors up to the root (darknet's parent walks)."""
+        nodes = []
+        while node >= 0:
+            nodes.append(int(node))
+            node = self.parent[node]
+        return nodes
+
 
 def read_tree(path):
     path = Path(path)
@@ -175,10 +183,7 @@ def fill_hierarchy(truth, tree):
     node's ancestors are marked 1 too, and a group with no marked member is set to
     SECRET_NUM, which the tree softmax's loss and ``[cost] type=masked`` skip."""
     for j in np.flatnonzero(truth):
-        parent = tree.parent[j]
-        while parent >= 0:
-            truth[parent] = 1
-            parent = tree.parent[parent]
+        truth[tree.ancestry(j)[1:]] = 1          # its ancestors
     for offset, size in zip(tree.group_offset, tree.group_size):
         if not truth[offset:offset + size].any():
             truth[offset:offset + size] = SECRET_NUM

@@ -65,11 +65,20 @@ def delta_region_class(layer, out_cell, delta_cell, class_id, scale):
     return float(pred)
 
 
-def image_truths(truth_row):
-    """Rows (x, y, w, h, class) until the first x == 0 (darknet: if(!truth.x) break)."""
-    rows = truth_row.reshape(-1, 5)[:MAX_TRUTHS]
-    end = next((k for k, r in enumerate(rows) if r[0] == 0), len(rows))
-    return rows[:end]
+def image_truths(truth_row, max_boxes=MAX_TRUTHS):
+    """Rows (x, y, w, h, class) until the first x == 0 (darknet: if(!truth.x) break), at most
+    ``max_boxes`` (the region layer's loops run to 30, the yolo layer's to its max)."""
+    rows = truth_row.reshape(-1, 5)[:max_boxes]
+    zero = np.flatnonzero(rows[:, 0] == 0)
+    return rows[:zero[0]] if len(zero) else rows
+
+
+def first_largest(values):
+    """Darknet's running best from 0 with a strict >: the index of the first largest value
+    above 0, else 0 (a NaN never wins)."""
+    values = np.where(np.isnan(values), -np.inf, values)
+    best = int(np.argmax(values))
+    return best if values[best] > 0 else 0
 
 
 def class_only_delta(layer, out, delta, class_id):
@@ -81,17 +90,8 @@ def class_only_delta(layer, out, delta, class_id):
     coords = layer.coords
     probs = out[:, coords + 1:].transpose(0, 2, 3, 1).reshape(-1, layer.classes)
     objs = out[:, coords].reshape(-1)
-    chain, c = [], class_id
-    while c >= 0:
-        chain.append(c)
-        c = layer.tree.parent[c]
-    scores = objs * np.prod(probs[:, chain], axis=1)
-    best = 0
-    best_score = F(0)
-    for k in np.flatnonzero(scores > 0):
-        if scores[k] > best_score:
-            best, best_score = int(k), scores[k]
-    n, cell = divmod(best, lh * lw)
+    scores = objs * np.prod(probs[:, layer.tree.ancestry(class_id)], axis=1)
+    n, cell = divmod(first_largest(scores), lh * lw)
     j, i = divmod(cell, lw)
     delta[:, coords] = F(layer.noobject_scale) * (F(0) - out[:, coords])
     credited = delta_region_class(layer, out[n, :, j, i], delta[n, :, j, i], class_id, layer.class_scale)
@@ -144,12 +144,7 @@ def region_loss(layer, out, state):
             else:
                 shapes = boxes[b, :, j, i].copy()
                 shapes[:, :2] = 0
-            ious = box_iou(shift, shapes)
-            best_n = 0
-            best_iou = F(0)
-            for n in range(num):                       # darknet: strict >, first wins
-                if ious[n] > best_iou:
-                    best_iou, best_n = ious[n], n
+            best_n = first_largest(box_iou(shift, shapes))
             cell_out = out[b, best_n, :, j, i]
             cell_delta = delta[b, best_n, :, j, i]
             iou = delta_region_box(layer, t[:4], boxes[b, best_n, j, i], cell_out, cell_delta,

@@ -13,16 +13,9 @@ The cost is the sum of squared deltas."""
 import numpy as np
 
 from ..boxes import box_iou, yolo_boxes
-from .region_loss import delta_box, ratio_text
+from .region_loss import delta_box, first_largest, image_truths, ratio_text
 
 F = np.float32
-
-
-def image_truths(truth_row, max_boxes):
-    """Darknet's truth rows of one image, up to the first with x == 0."""
-    rows = truth_row.reshape(-1, 5)[:max_boxes]
-    zero = np.flatnonzero(rows[:, 0] == 0)
-    return rows[:zero[0]] if len(zero) else rows
 
 
 def delta_yolo_box(layer, truth, pred_box, out_cell, delta_cell, anchor, i, j, scale):
@@ -78,11 +71,7 @@ def yolo_loss(layer, out, state):
             i = min(int(F(t[0]) * F(lw)), lw - 1)       # darknet would index past the grid at x == 1
             j = min(int(F(t[1]) * F(lh)), lh - 1)
             centred = np.array([0, 0, t[2], t[3]], dtype=F)
-            ious = box_iou(centred, shapes)
-            best_n, best = 0, F(0)
-            for n in range(layer.total):                     # darknet: strict >, first wins
-                if ious[n] > best:
-                    best, best_n = ious[n], n
+            best_n = first_largest(box_iou(centred, shapes))
             if best_n not in layer.mask:
                 continue
             n = layer.mask.index(best_n)
