@@ -53,26 +53,16 @@ def _iou(a, b):
 
 
 def region_boxes(entries, anchors, lw, lh):
-    """darknet get_region_box for every anchor and cell: x = (i + tx) / w, y = (j + ty) / h,
-    w = exp(tw) * anchor_w / w, h = exp(th) * anchor_h / h. ``entries`` [..., num, >= 4, lh,
-    lw] (the region output's layout), ``anchors`` Darknet's flat biases (w, h pairs); returns
-    [..., num, lh, lw, 4] float32."""
-    cols = np.arange(lw, dtype=F)
-    rows = np.arange(lh, dtype=F)[:, None]
-    anchor_w = anchors[0::2].astype(np.float64)[:, None, None]
-    anchor_h = anchors[1::2].astype(np.float64)[:, None, None]
-    boxes = np.empty((*entries.shape[:-3], lh, lw, 4), dtype=F)
-    boxes[..., 0] = (cols + entries[..., 0, :, :]) / F(lw)
-    boxes[..., 1] = (rows + entries[..., 1, :, :]) / F(lh)
-    boxes[..., 2] = np.exp(entries[..., 2, :, :].astype(np.float64)) * anchor_w / lw
-    boxes[..., 3] = np.exp(entries[..., 3, :, :].astype(np.float64)) * anchor_h / lh
-    return boxes
+    """darknet get_region_box for every anchor and cell: yolo_boxes with Darknet's flat biases
+    (w, h pairs) as anchors in grid cells."""
+    return yolo_boxes(entries, np.asarray(anchors).reshape(-1, 2), lw, lh, lw, lh)
 
 
-def yolo_boxes(entries, anchors, lw, lh, net_w, net_h):
-    """darknet get_yolo_box for every anchor of a [yolo] layer and cell: x = (i + x) / w,
-    y = (j + y) / h, w = exp(tw) * anchor_w / net_w, h = exp(th) * anchor_h / net_h, anchors in
-    input pixels. ``entries`` [..., n, >= 4, lh, lw]; ``anchors`` [n, 2] (the mask's pairs);
+def yolo_boxes(entries, anchors, lw, lh, units_w, units_h):
+    """darknet get_yolo_box (and get_region_box) for every anchor and cell: x = (i + tx) / lw,
+    y = (j + ty) / lh, w = exp(tw) * anchor_w / units_w, h = exp(th) * anchor_h / units_h, the
+    anchors in the network's input pixels for [yolo] (units = its size), in grid cells for
+    [region] (units = the grid). ``entries`` [..., n, >= 4, lh, lw]; ``anchors`` [n, 2];
     returns [..., n, lh, lw, 4] float32."""
     cols = np.arange(lw, dtype=F)
     rows = np.arange(lh, dtype=F)[:, None]
@@ -80,6 +70,6 @@ def yolo_boxes(entries, anchors, lw, lh, net_w, net_h):
     boxes = np.empty((*entries.shape[:-3], lh, lw, 4), dtype=F)
     boxes[..., 0] = (cols + entries[..., 0, :, :]) / F(lw)
     boxes[..., 1] = (rows + entries[..., 1, :, :]) / F(lh)
-    boxes[..., 2] = np.exp(entries[..., 2, :, :].astype(np.float64)) * anchors[:, 0, None, None] / net_w
-    boxes[..., 3] = np.exp(entries[..., 3, :, :].astype(np.float64)) * anchors[:, 1, None, None] / net_h
+    boxes[..., 2] = np.exp(entries[..., 2, :, :].astype(np.float64)) * anchors[:, 0, None, None] / units_w
+    boxes[..., 3] = np.exp(entries[..., 3, :, :].astype(np.float64)) * anchors[:, 1, None, None] / units_h
     return boxes
