@@ -23,7 +23,7 @@ from PIL import Image
 
 from .data.compiled import letterbox_image
 from .data.image import save_image, to_uint8
-from .detection.detector import Result, decode_outputs, detection_heads, head_outputs, json_objects
+from .detection.detector import Result, decode_outputs, detection_layer, head_outputs, json_objects
 from .detection.draw import draw_detections
 from .detection.nms import nms_sort
 from .video import frame_image
@@ -130,7 +130,7 @@ class Pipeline:
     def detect(self):
         """The network on each frame in turn, on this thread (demo.c detect_in_thread)."""
         average = OutputAverage(self.o.avgframes)
-        head = detection_heads(self.net)[0]
+        head = detection_layer(self.net)     # the NMS of the last head, as AlexeyAB's demo
         while not self.stop.is_set():
             try:
                 item = self.frames.get(timeout=WAIT)
@@ -250,12 +250,11 @@ def demo_detector(datacfg, cfg, weights, filename, camera, options, json_port=No
     """darknet detector demo: everything that can fail on the user's input (the source, the
     output name, the ports) is checked before the network loads."""
     from .data.datafile import DataConfig
-    from .detection.detector import detection_layer
-    from .errors import DarknetError
     from .loading import load_verbose
     from .streams import json_server, mjpeg_server
     from .video import VideoOutput, open_source
-    names = DataConfig(datacfg).names()
+    data = DataConfig(datacfg)
+    data.names()                               # a missing names file fails before anything opens
     source = open_source(filename, camera)
     sinks = Sinks()
     try:
@@ -269,9 +268,7 @@ def demo_detector(datacfg, cfg, weights, filename, camera, options, json_port=No
             sinks.json = json_server(json_port)
             out(f"JSON stream: http://127.0.0.1:{sinks.json.port}/")
         net = load_verbose(cfg, weights, backend)
-        classes = detection_layer(net).classes
-        if len(names) < classes:
-            raise DarknetError(f"names file lists {len(names)} names for {classes} classes", datacfg)
+        names = data.names(detection_layer(net).classes)
     except BaseException:
         source.close()
         sinks.close()

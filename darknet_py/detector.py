@@ -28,16 +28,15 @@ def test_detector(datacfg, cfg, weights, filename, thresh, hier_thresh, nms, out
     folder or list (an unreadable one is reported and skipped; the -json file is a valid JSON
     array after every image), or of each path typed at the prompt. Returns 1 if an image of
     a folder or list failed, else 0."""
-    names = DataConfig(datacfg).names()
+    data = DataConfig(datacfg)
+    data.names()                               # a missing names file fails before the network loads
     many = is_many(filename)
     if json_path:
         check_writable(json_path)
     if outfile or not many:
         check_writable(Path(outfile, "x") if many else (outfile or "predictions"))
     net = load_verbose(cfg, weights, backend)
-    classes = detection_layer(net).classes
-    if len(names) < classes:
-        raise DarknetError(f"names file lists {len(names)} names for {classes} classes", datacfg)
+    names = data.names(detection_layer(net).classes)
     frames, failed = [], 0
     for path in image_sources(filename):
         try:

@@ -55,3 +55,22 @@ def test_yolov4_heads_read_their_nms_kind():
              if layer.kind == "yolo"]
     assert heads and all(h.nms_kind == "greedynms" and h.beta_nms == pytest.approx(.6) for h in heads)
     assert math.isclose(heads[0].scale_x_y, 1.05)
+
+
+def test_the_last_head_names_the_nms(tmp_path, monkeypatch):
+    """AlexeyAB's detector takes nms_kind from the network's last layer: with heads that
+    disagree, the last one's kind is used."""
+    from helpers import MAXPOOL, conv
+
+    from darknet_py.detection import detector
+    head = ("[yolo]\nmask={mask}\nanchors=6,6, 10,10, 14,14, 20,20, 28,28, 40,40\nclasses=4\nnum=6\n{kind}")
+    cfg = tmp_path / "two.cfg"
+    cfg.write_text("[net]\nwidth=64\nheight=64\nchannels=3\n" + conv(8) + MAXPOOL + conv(27, 1, False, "linear")
+                   + head.format(mask="3,4,5", kind="") + "[route]\nlayers=-3\n" + conv(27, 1, False, "linear")
+                   + head.format(mask="0,1,2", kind="nms_kind=diounms\nbeta_nms=.7\n"))
+    net = darknet_py.load_network(cfg)
+    used = []
+    monkeypatch.setattr(detector, "nms_sort", lambda dets, nms, kind, beta: used.append((kind, beta)) or
+                        np.arange(len(dets)))
+    detector.detect(net, np.random.default_rng(0).random((3, 50, 60), dtype=np.float32), .1)
+    assert used == [("diounms", pytest.approx(.7))]

@@ -40,10 +40,14 @@ class DataConfig:
             raise DarknetError(f"{key} file '{name}' not found", self.path, line)
         return found
 
-    def names(self):
-        """The class names: darknet get_labels(option 'names', default data/names.list)."""
+    def names(self, classes=None):
+        """The class names: darknet get_labels(option 'names', default data/names.list). With
+        ``classes`` (the network's), fewer names than that is an error naming the file."""
         path = self.file("names", "data/names.list")
-        return read_names(path)
+        names = read_names(path)
+        if classes is not None and len(names) < classes:
+            raise DarknetError(f"names file lists {len(names)} names for the network's {classes} classes", path)
+        return names
 
 
 def read_names(path):

@@ -76,7 +76,7 @@ def detect_batch(net, images: list, thresh: float = .5, hier_thresh: float = .5,
     """``detect`` for several images in one network pass (a batch: faster on a GPU)."""
     sized = np.stack([letterbox_image(image, net.width, net.height) for image in images])
     results = []
-    head = detection_heads(net)[0]
+    head = detection_layer(net)          # AlexeyAB takes nms_kind from the network's last layer
     for dets in network_detections(net, images, sized, thresh, hier_thresh, relative, class_map):
         order = nms_sort(dets, nms, head.nms_kind, head.beta_nms) if nms else np.arange(len(dets))
         results.append(Result(dets, order))

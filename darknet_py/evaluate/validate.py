@@ -35,15 +35,6 @@ def validation_list(data):
     return paths
 
 
-def class_names(data, classes):
-    """The .data file's names, at least one per class: checked before any image is read."""
-    names = data.names()
-    if len(names) < classes:
-        raise DarknetError(f"names file lists {len(names)} names for the network's {classes} classes",
-                           data.file("names", "data/names.list"))
-    return names
-
-
 def check_labels(paths, classes):
     """Every label file of the list read once before the pass: a malformed or out-of-range line
     is one error naming its file and line, before any time is spent (a missing file is an
@@ -122,7 +113,7 @@ def validate_detector(datacfg, net, outfile=None, batch=1):
     imagenet = kind == "imagenet"
     classes = IMAGENET_CLASSES if imagenet else layer.classes
     class_map = data_class_map(data, layer, classes if imagenet else None)
-    names = None if imagenet else class_names(data, classes)
+    names = None if imagenet else data.names(classes)        # checked before any image is read
     check_writable(prefix / "x")
     single = kind in ("coco", "imagenet")
     lines = [io.StringIO() for _ in range(1 if single else classes)]
@@ -212,7 +203,7 @@ def validate_detector_map(datacfg, net, iou_thresh=.5, points=0, thresh=.25, out
     layer = detection_layer(net)
     class_map = data_class_map(data, layer) if layer.tree is not None else None
     classes = layer.classes if class_map is None else len(class_map)
-    names = class_names(data, classes)
+    names = data.names(classes)
     check_labels(paths, classes)
     detections, truths = [], []
     for index, path, w, h, result in detections_over(net, paths, .005, .45, hier_thresh, desc="map", batch=batch,

@@ -22,7 +22,7 @@ from ...layers import (
 )
 from ...layers.reorg import reorg_index
 from .activations import activate
-from .kernels import maxpool_padded, softmax_groups
+from .kernels import block_sum, maxpool_padded, softmax_groups
 
 
 def _conv_part(layer):
@@ -76,9 +76,8 @@ def _softmax(module, layer, y):
 
 def _upsample(module, layer, y):
     if layer.reverse:
-        n, c, h, w = y.shape
-        s = layer.stride
-        return layer.scale * y.reshape(n, c, h // s, s, w // s, s).sum((3, 5))
+        return layer.scale * block_sum(y, layer.stride)
+    # nearest interpolation rather than the training kernel's repeat_interleave: one ONNX op
     return layer.scale * TF.interpolate(y, scale_factor=layer.stride, mode="nearest")
 
 

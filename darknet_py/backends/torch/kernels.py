@@ -266,14 +266,15 @@ def _repeat(x, s):
     return x.repeat_interleave(s, dim=2).repeat_interleave(s, dim=3)
 
 
-def _block_sum(x, s):
+def block_sum(x, s):
+    """Each s x s block summed: a negative-stride [upsample]."""
     n, c, h, w = x.shape
     return x.reshape(n, c, h // s, s, w // s, s).sum((3, 5))
 
 
 def upsample_forward(b, layer, inputs, state):
     x = inputs[0]
-    return layer.scale * (_block_sum(x, layer.stride) if layer.reverse else _repeat(x, layer.stride))
+    return layer.scale * (block_sum(x, layer.stride) if layer.reverse else _repeat(x, layer.stride))
 
 
 def upsample_backward(b, layer, inputs, output, delta, input_deltas, state):
@@ -282,7 +283,7 @@ def upsample_backward(b, layer, inputs, output, delta, input_deltas, state):
     if layer.reverse:          # darknet assigns here (upsample_cpu with forward=1)
         input_deltas[0].copy_(layer.scale * _repeat(delta, layer.stride))
     else:
-        input_deltas[0] += layer.scale * _block_sum(delta, layer.stride)
+        input_deltas[0] += layer.scale * block_sum(delta, layer.stride)
 
 
 def yolo_forward(b, layer, inputs, state):
