@@ -24,7 +24,7 @@ from PIL import Image
 from .data.compiled import letterbox_image
 from .data.image import save_image, to_uint8
 from .detection.detector import Result, decode_outputs, detection_layer, head_outputs, json_objects
-from .detection.draw import draw_detections
+from .detection.draw import draw_and_describe
 from .detection.nms import nms_sort
 from .video import frame_image
 
@@ -64,6 +64,8 @@ class OutputAverage:
         self.frames, self.index, self.slots = frames, 0, None
 
     def __call__(self, outputs):
+        if self.frames == 1:            # 1.0 * x is x: nothing to keep or add
+            return outputs
         if self.slots is None:
             self.slots = [[np.zeros_like(o) for o in outputs] for _ in range(self.frames)]
         self.slots[self.index] = [o.copy() for o in outputs]
@@ -179,14 +181,7 @@ class Pipeline:
             self.out(f"FPS:{fps:.1f} \t AVG_FPS:{mean_fps:.1f}")
             self.sinks.publish(None, frame)
             return
-        _, h, w = image.shape
-        lines = []
-        for text, i in draw_detections(image, result.dets, result.order, self.o.thresh, self.names):
-            if self.o.ext_output:
-                x, y, bw, bh = (float(v) for v in result.dets.boxes[i])
-                text += (f"\t(left_x: {(x - bw / 2) * w:4.0f}   top_y: {(y - bh / 2) * h:4.0f}   "
-                         f"width: {bw * w:4.0f}   height: {bh * h:4.0f})")
-            lines.append(text)
+        lines = draw_and_describe(image, result, self.o.thresh, self.names, self.o.ext_output)
         clear = "\033[2J\033[1;1H" if self.tty else ""
         self.out(f"{clear}\nFPS:{fps:.1f}\nObjects:\n" + "".join("\n" + line for line in lines))
         if self.o.prefix:

@@ -13,7 +13,7 @@ from .data.image import load_image, save_image
 from .data.labels import read_list
 from .data.sources import image_sources, is_many
 from .detection.detector import detect, detection_layer, json_objects
-from .detection.draw import draw_detections
+from .detection.draw import draw_and_describe
 from .errors import DarknetError, warn
 from .files import atomic_write, atomic_write_all, check_writable
 from .loading import load_verbose
@@ -50,13 +50,8 @@ def test_detector(datacfg, cfg, weights, filename, thresh, hier_thresh, nms, out
             warn(f"darknet_py: {err} (skipped)")
             failed += 1
             continue
-        _, h, w = image.shape
         print(f"{path}: Predicted in {time.time() - start:f} seconds.")
-        for text, i in draw_detections(image, result.dets, result.order, thresh, names):
-            if ext_output:     # AlexeyAB's -ext_output: the box in pixels
-                x, y, bw, bh = (float(v) for v in result.dets.boxes[i])
-                text += (f"\t(left_x: {(x - bw / 2) * w:4.0f}   top_y: {(y - bh / 2) * h:4.0f}   "
-                         f"width: {bw * w:4.0f}   height: {bh * h:4.0f})")
+        for text in draw_and_describe(image, result, thresh, names, ext_output):
             print(text)
         if not many:
             print(f"Saved {save_image(image, outfile or 'predictions')}", file=sys.stderr)

@@ -83,6 +83,9 @@ class Network:
         self.cfg_path = str(resolve(cfg_path))
         self.sections = read_cfg(self.cfg_path)
         self.net, self.layers = build_layers(self.sections, self.cfg_path)
+        # the first layer that can run inference only (its cfg option, why), found once
+        self.untrainable = next(((layer, refusal) for layer in self.layers
+                                 if (refusal := layer.training_refusal())), None)
         self.backend = get_backend(backend, device, precision)
         self.seen = 0
         self.world = 1          # processes sharing each update (torch.distributed)
@@ -269,10 +272,9 @@ class Network:
         Returns the passes' summed cost divided by the number of images."""
         x = self.check_input(x)
         truth = np.asarray(truth, dtype=np.float32)
-        for layer in self.layers:
-            refusal = layer.training_refusal()
-            if refusal:
-                layer.section.fail(*refusal)
+        if self.untrainable:
+            layer, refusal = self.untrainable
+            layer.section.fail(*refusal)
         per_pass = self.net.batch
         if x.shape[0] % per_pass:
             raise DarknetError(f"train_step got {x.shape[0]} images; the cfg's batch/subdivisions "

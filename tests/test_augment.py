@@ -123,7 +123,8 @@ def test_compiled_samples_are_the_reference_to_the_bit(seed):
     boxes = np.array([[1, .5, .5, .3, .4], [2, .2, .3, .1, .1]], np.float32)
     for augment, kernels in ((place_detection, dict(place=compiled.place_image, distort=compiled.distort_image,
                                                     flip_image=compiled.flip_image)),
-                             (augment_detection, dict(resize=compiled.resize_image, distort=compiled.distort_image))):
+                             (augment_detection, dict(resize=compiled.resize_image, distort=compiled.distort_image,
+                                                      flip_image=compiled.flip_image))):
         ref = augment(im, boxes, 96, 64, np.random.default_rng(seed), .3, .2, 1.5, 1.5, 30)
         fast = augment(im, boxes, 96, 64, np.random.default_rng(seed), .3, .2, 1.5, 1.5, 30, True, **kernels)
         assert np.array_equal(ref[0], fast[0]) and np.array_equal(ref[1], fast[1]), augment.__name__

@@ -104,11 +104,16 @@ def correct_boxes(boxes, dx, dy, sx, sy, flip):
     return out
 
 
+def flip_image(im):
+    """darknet flip_image: left and right swapped."""
+    return np.ascontiguousarray(im[:, :, ::-1])
+
+
 def augment_detection(im, boxes, w, h, rng, jitter, hue, saturation, exposure, max_boxes, flips=True,
-                      resize=resize_image, distort=distort_image):
+                      resize=resize_image, distort=distort_image, flip_image=flip_image):
     """One training sample by the jitter crop: crop, resize to w x h, random flip, HSV
     distortion; the labels follow and fill Darknet's truth rows (x, y, w, h, class).
-    ``resize`` and ``distort``: the reference's, or data/compiled.py's."""
+    ``resize``, ``distort`` and ``flip_image``: the reference's, or data/compiled.py's."""
     _, oh, ow = im.shape
     dw, dh = int(ow * jitter), int(oh * jitter)
     pleft, pright = (int(rng.uniform(-dw, dw)) for _ in range(2))
@@ -118,7 +123,7 @@ def augment_detection(im, boxes, w, h, rng, jitter, hue, saturation, exposure, m
     flip = bool(rng.integers(2)) and flips
     sized = resize(crop_image(im, pleft, ptop, swidth, sheight), w, h)
     if flip:
-        sized = np.ascontiguousarray(sized[:, :, ::-1])
+        sized = flip_image(sized)
     sized = distort(sized, *distort_draws(rng, hue, saturation, exposure))
     dx, dy = (pleft / ow) / sx, (ptop / oh) / sy
     return np.ascontiguousarray(sized), fill_truth(boxes, rng, max_boxes, dx, dy, 1 / sx, 1 / sy, flip)
@@ -160,11 +165,6 @@ def placement_draws(rng, ow, oh, w, h, jitter):
     dx = F(rng.uniform(*sorted((0, float(F(w) - nw)))))     # rand_uniform swaps a reversed range
     dy = F(rng.uniform(*sorted((0, float(F(h) - nh)))))
     return nw, nh, dx, dy
-
-
-def flip_image(im):
-    """darknet flip_image: left and right swapped."""
-    return np.ascontiguousarray(im[:, :, ::-1])
 
 
 def place_detection(im, boxes, w, h, rng, jitter, hue, saturation, exposure, max_boxes, flips=True,

@@ -28,9 +28,11 @@ class DetectionLoader(RandomSamples):
         self.kernels = {}
         if compiled:
             from . import compiled as kernels
-            self.kernels = (dict(place=kernels.place_image, distort=kernels.distort_image,
-                                 flip_image=kernels.flip_image) if augmentation == "place"
-                            else dict(resize=kernels.resize_image, distort=kernels.distort_image))
+            self.kernels = dict(distort=kernels.distort_image, flip_image=kernels.flip_image)
+            if augmentation == "place":
+                self.kernels["place"] = kernels.place_image
+            else:
+                self.kernels["resize"] = kernels.resize_image
         self.jitter, self.hue, self.saturation, self.exposure = jitter, hue, saturation, exposure
         self.prefetch = ThreadPoolExecutor(max_workers=1)    # the next batches, made in turn
         self.pending = {}                                     # (batch, n, w, h): future

@@ -74,3 +74,17 @@ def draw_detections(im, dets, order, thresh, names):
             draw_box(im, left + d, top + d, right - d, bot - d, rgb)
         draw_label(im, top + width, left, ", ".join(names[j] for j in picked), rgb)
     return lines
+
+
+def draw_and_describe(im, result, thresh, names, ext_output=False):
+    """draw_detections on ``im`` for a detect() Result; Darknet's printed lines, with AlexeyAB's
+    -ext_output box in pixels after each when asked."""
+    _, h, w = im.shape
+    lines = []
+    for text, i in draw_detections(im, result.dets, result.order, thresh, names):
+        if ext_output:
+            x, y, bw, bh = (float(v) for v in result.dets.boxes[i])
+            text += (f"\t(left_x: {(x - bw / 2) * w:4.0f}   top_y: {(y - bh / 2) * h:4.0f}   "
+                     f"width: {bw * w:4.0f}   height: {bh * h:4.0f})")
+        lines.append(text)
+    return lines
