@@ -43,14 +43,15 @@ class GradientSum:
         flat += momentum_part
 
 
-def check_ranks_agree(dist, net, rank, world, out):
-    """Every rank compares its parameters with rank 0's, bit for bit; a difference is an error."""
+def check_ranks_agree(dist, net, device, world, out):
+    """Every rank compares its parameters with rank 0's, bit for bit; a difference is an error.
+    The tensors live on the rank's device (NCCL only moves CUDA tensors)."""
     import torch
     net.backend.sync_params(net)
-    mine = torch.as_tensor(np.array(net.params, dtype=np.float32))
+    mine = torch.as_tensor(np.array(net.params, dtype=np.float32), device=device)
     theirs = mine.clone()
     dist.broadcast(theirs, src=0)
-    agree = torch.tensor([int(torch.equal(mine, theirs))])
+    agree = torch.tensor([int(torch.equal(mine, theirs))], device=device)
     dist.all_reduce(agree, op=dist.ReduceOp.MIN)
     if not agree.item():
         raise DarknetError(f"the {world} training processes ended with different parameters")
@@ -63,7 +64,7 @@ def train_rank(dist, rank, world, device, precision, kwargs):
     out = kwargs.pop("out", print) if rank == 0 else (lambda *a, **k: None)
     net = train_detector(backend=("torch", device, precision), rank=rank, world=world,
                          reduce_gradients=GradientSum(dist), out=out, **kwargs)
-    check_ranks_agree(dist, net, rank, world, out)
+    check_ranks_agree(dist, net, device, world, out)
 
 
 def _worker(rank, world, port, device_ids, nogpu, precision, kwargs):

@@ -96,7 +96,8 @@ class MapCheck:
         """After iteration i: when due, the mAP, drawn on the chart, and the best weights kept."""
         if i < self.next and i != limit:
             return
-        value = self.measure(i)
+        self.next = max(i + self.every, self.net.net.burn_in)
+        value = self.measure()
         if chart:
             chart.add_map(i, value)
         if value > self.best:
@@ -104,10 +105,9 @@ class MapCheck:
             self.out(f"New best mAP@0.50 = {value * 100:.2f} %")
             checkpoints.save("_best.weights")
 
-    def measure(self, i):
+    def measure(self):
         """The mAP now (0..1), the network put back as it was."""
         from ..evaluate.validate import validate_detector_map
-        self.next = max(i + self.every, self.net.net.burn_in)
         trained_at = (self.net.width, self.net.height)
         if trained_at != self.size:
             self.net.resize(*self.size)
