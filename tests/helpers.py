@@ -72,6 +72,17 @@ def golden_cases(kind):
     return [pytest.param(f, id=f.stem) for f in files]
 
 
+def golden_cases_where(kinds, keep):
+    """golden_cases of the ``kinds`` whose file passes ``keep(h5)`` (an open h5 file)."""
+    found = []
+    for kind in kinds:
+        for param in golden_cases(kind):
+            with open_h5(param.values[0]) as h5:
+                if keep(h5):
+                    found.append(param)
+    return found
+
+
 def _make_weights_module():
     spec = importlib.util.spec_from_file_location("make_weights", SHARED / "tools" / "make_weights.py")
     module = importlib.util.module_from_spec(spec)

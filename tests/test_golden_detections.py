@@ -2,7 +2,7 @@
 post-NMS probabilities in original index order (the README's parity measure)."""
 import numpy as np
 import pytest
-from helpers import assert_close, golden_cases, golden_weights, open_h5
+from helpers import assert_close, golden_cases_where, golden_weights, open_h5
 
 import darknet_py
 from darknet_py.detection import do_nms_sort, get_region_detections, get_yolo_detections, join
@@ -16,12 +16,7 @@ def detection_groups(h5):
 
 def cases_with_detections():
     """The region networks' cases (the yolo heads' are yolo_cases)."""
-    found = []
-    for param in golden_cases("det") + golden_cases("fwd"):
-        with open_h5(param.values[0]) as h5:
-            if detection_groups(h5) and "heads" not in h5:
-                found.append(param)
-    return found
+    return golden_cases_where(("det", "fwd"), lambda h5: detection_groups(h5) and "heads" not in h5)
 
 
 def network_output(h5, net):
@@ -77,12 +72,7 @@ def test_detections_match_darknet(case, backend, in_darknet_cfg_dir):
 
 
 def yolo_cases():
-    found = []
-    for param in golden_cases("det"):
-        with open_h5(param.values[0]) as h5:
-            if "heads" in h5:
-                found.append(param)
-    return found
+    return golden_cases_where(("det",), lambda h5: "heads" in h5)
 
 
 @pytest.mark.parametrize("case", yolo_cases())

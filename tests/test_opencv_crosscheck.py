@@ -5,7 +5,7 @@ groups, scale_x_y, mish, SPP max-pools, shortcuts, upsampling and the yolo heads
 import cv2
 import numpy as np
 import pytest
-from helpers import DARKNET_CFG, assert_close, golden_cases, golden_weights, open_h5
+from helpers import DARKNET_CFG, assert_close, golden_cases_where, golden_weights, open_h5
 
 import darknet_py
 from darknet_py.detection import get_region_detections, get_yolo_detections
@@ -26,12 +26,7 @@ def opencv_name(layer, names):
 
 def region_cases():
     """The det_ cases of region networks (yolov2-voc, yolov2-tiny-voc)."""
-    found = []
-    for param in golden_cases("det"):
-        with open_h5(param.values[0]) as h5:
-            if "heads" not in h5:
-                found.append(param)
-    return found
+    return golden_cases_where(("det",), lambda h5: "heads" not in h5)
 
 
 @pytest.mark.parametrize("case", region_cases())
