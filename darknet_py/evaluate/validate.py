@@ -89,8 +89,9 @@ def detections_over(net, paths, thresh, nms, hier=.5, desc="valid", batch=1, cla
 
 def data_class_map(data, layer, classes=None):
     """The .data file's map= (darknet validate_detector: read_map), onto the nodes of the
-    network's class tree; with ``classes``, the map must hold a line for each."""
-    if not data.get("map"):
+    network's class tree; with ``classes``, the map must hold a line for each. None without a
+    map, or without a tree (get_region_detections reads the map on a tree only)."""
+    if not data.get("map") or layer.tree is None:
         return None
     path = data.file("map")
     class_map = read_map(path, layer.classes)
@@ -201,7 +202,7 @@ def validate_detector_map(datacfg, net, iou_thresh=.5, points=0, thresh=.25, out
     data = DataConfig(datacfg)
     paths = validation_list(data)
     layer = detection_layer(net)
-    class_map = data_class_map(data, layer) if layer.tree is not None else None
+    class_map = data_class_map(data, layer)
     classes = layer.classes if class_map is None else len(class_map)
     names = data.names(classes)
     check_labels(paths, classes)
