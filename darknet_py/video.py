@@ -94,10 +94,10 @@ def open_source(filename=None, camera=None):
         return VideoCapture(camera, f"camera {camera}", live=True)
     path = Path(filename)
     if "%" in path.name:
-        paths, number = [], 0
-        while Path(str(path) % number).is_file() or (number == 0 and Path(str(path) % 1).is_file()):
-            if Path(str(path) % number).is_file():
-                paths.append(str(path) % number)
+        number = 0 if Path(str(path) % 0).is_file() else 1
+        paths = []
+        while Path(str(path) % number).is_file():
+            paths.append(str(path) % number)
             number += 1
         if not paths:
             raise DarknetError("no image matches the pattern (frames are numbered from 0 or 1)", filename)
