@@ -178,7 +178,7 @@ def numba_3x3_layer(tmp_path, channels, height, width, filters, activation):
                                                      (13, 11, "linear"), (26, 30, "relu"), (50, 46, "logistic")])
 def test_every_numba_convolution_algorithm(tmp_path, height, width, activation):
     """The Numba backend picks, per layer and shape, the fastest of im2col and Winograd
-    F(2x2,3x3) / F(4x4,3x3), whole-image or fused share by share of tiles, by timing: each must match
+    F(2x2,3x3) / F(4x4,3x3) / F(6x6,3x3), whole-image or fused share by share of tiles, by timing: each must match
     the reference, whichever is picked, and however its gemms are split, with each activation
     it compiles."""
     from darknet_py.backends.numba.activations import ACTIVATION_CODES
@@ -187,13 +187,14 @@ def test_every_numba_convolution_algorithm(tmp_path, height, width, activation):
     layer, backend = fast.layers[0], fast.backend
     code = ACTIVATION_CODES[activation]
     algorithms = inference_candidates(layer, backend.tuning)
-    assert ("winograd4" in algorithms) == (height > 20) and "winograd2" in algorithms
+    assert ("winograd4" in algorithms) == ("winograd6" in algorithms) == (height > 20) and "winograd2" in algorithms
     for name in algorithms:
         assert_close(backend.run_algorithm(name, layer, x, code), expected, RTOL, name)
     with backend.running(train=False):        # the gemms split among Numba's threads
         for name in algorithms:
             assert_close(backend.run_algorithm(name, layer, x, code), expected, RTOL, name + " in Numba's threads")
-        backend.tuning = replace(backend.tuning, fused_filters=10)   # several runs of filters, the last shorter
+        # several runs of filters, the last shorter; each point's gemm in runs of rows
+        backend.tuning = replace(backend.tuning, fused_filters=10, matmul_tasks=1000)
         for name in algorithms:
             assert_close(backend.run_algorithm(name, layer, x, code), expected, RTOL, name + " by runs of 10 filters")
         backend.tuning = replace(backend.tuning, fused_tiles=5)     # shares of ~5 tiles, most ending mid-row

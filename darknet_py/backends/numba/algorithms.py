@@ -9,7 +9,7 @@ from . import convolution, winograd_conv
 @dataclass(frozen=True)
 class Algorithm:
     """``run(backend, conv, weights, bias, code, x)`` -> [N, K, H, W]. ``tile`` 0: on the
-    folded weights [K, C*k*k]; 4 or 2: Winograd F(tile x tile, 3x3) on the folded weights
+    folded weights [K, C*k*k]; 6, 4 or 2: Winograd F(tile x tile, 3x3) on the folded weights
     transformed (U [points, K, C])."""
     name: str
     tile: int
@@ -24,6 +24,8 @@ def _winograd(tile, how):
 
 ALGORITHMS = {a.name: a for a in (
     Algorithm("direct", 0, convolution.direct),
+    Algorithm("winograd6", 6, _winograd(6, "whole")),
+    Algorithm("winograd6-fused", 6, _winograd(6, "fused")),
     Algorithm("winograd4", 4, _winograd(4, "whole")),
     Algorithm("winograd4-fused", 4, _winograd(4, "fused")),
     Algorithm("winograd2", 2, _winograd(2, "whole")),
@@ -35,14 +37,15 @@ ALGORITHMS = {a.name: a for a in (
 def inference_candidates(conv, tuning):
     """The algorithms that may run ``conv`` in inference, fastest-first as a rule. Winograd
     needs 3x3, stride 1, pad 1, no groups and enough channels to pay for its transforms;
-    F(4x4, 3x3) also a map of enough tiles: on small maps its filters, 4x the weights, make
-    its gemms memory-bound."""
+    F(4x4, 3x3) and F(6x6, 3x3) also a map of enough tiles: on small maps their filters, 4x
+    and 7x the weights, make their gemms memory-bound."""
     c, h, w = conv.in_shape
     if not (conv.size == 3 and conv.stride == 1 and conv.padding == 1 and conv.groups == 1
             and c >= 16 and conv.filters >= 16):
         return ("direct",)
     if ((h + 3) // 4) * ((w + 3) // 4) >= tuning.winograd4_min_tiles:
-        return ("winograd4-fused", "winograd4", "winograd2-fused", "winograd2", "direct")
+        return ("winograd6-fused", "winograd6", "winograd4-fused", "winograd4", "winograd2-fused", "winograd2",
+                "direct")
     return ("winograd2-fused", "winograd2-filters", "winograd2", "direct")
 
 

@@ -44,6 +44,7 @@ class Tuning:
     fused_tiles: int = 128              # tiles per fused Winograd task, about
     fused_filters: int = 64             # filters per gemm in the fused tasks, the fewest per run elsewhere
     matmul_parts: int = 2               # runs of filters per Winograd point's gemm, at most
+    matmul_tasks: int = 4               # Winograd gemm tasks per thread: points split in runs below it
     timing_rounds: int = 5              # rounds of the algorithm timing
     timing_drop: float = 1.5            # after two rounds, candidates this much slower stop
 
@@ -122,7 +123,10 @@ class NumbaBackend(NumpyBackend):
             return np.matmul(a, b)
         points, k, _ = a.shape
         out = np.empty((points, k, b.shape[2]), dtype=F)
-        matmul_rows(a, b, out, max(1, min(self.tuning.matmul_parts, k // self.tuning.fused_filters)))
+        # runs of rows only where the points alone are too few tasks: each run of a point
+        # packs its V again
+        wanted = -(-self.tuning.matmul_tasks * self.threads() // points)
+        matmul_rows(a, b, out, max(1, min(self.tuning.matmul_parts, k // self.tuning.fused_filters, wanted)))
         return out
 
     # -- dispatch ----------------------------------------------------------------------

@@ -8,9 +8,20 @@ from pathlib import Path
 import numba
 from numba.core.dispatcher import Dispatcher
 
-from . import activations, batchnorm, compile_lock, conv_direct, gemm, im2col, maxpool, winograd
+from . import (
+    activations,
+    batchnorm,
+    compile_lock,
+    conv_direct,
+    gemm,
+    im2col,
+    maxpool,
+    winograd,
+    winograd6,
+    winograd_tiles,
+)
 
-KERNEL_MODULES = (activations, batchnorm, conv_direct, gemm, im2col, maxpool, winograd)
+KERNEL_MODULES = (activations, batchnorm, conv_direct, gemm, im2col, maxpool, winograd, winograd6, winograd_tiles)
 
 
 def all_kernels():

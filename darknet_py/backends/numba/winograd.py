@@ -1,9 +1,12 @@
 """Winograd F(4x4,3x3) and F(2x2,3x3) (Lavin & Gray) convolutions: the filter transform, the
-input and output transforms by rows of tiles, and the tasks that run them share by share."""
+input and output transforms by rows of tiles (F(6x6,3x3)'s in winograd6.py), and the tasks
+that run any of them share by share."""
 import numpy as np
 from numba import njit, prange
 
 from .activations import bias_activate_line
+from .winograd6 import G6, winograd6_input_row, winograd6_output_columns, winograd6_output_rows
+from .winograd_tiles import image_row, pad_columns, row_share, share_rows, tile_columns, winograd_scratch
 
 F = np.float32
 
@@ -41,14 +44,6 @@ def winograd_filters(weights, g=G):
 F2, F4, F5, F8 = np.float32(2), np.float32(4), np.float32(5), np.float32(8)
 
 
-@njit(inline="always")
-def image_row(x, ch, iy, zeros):
-    """Row iy of channel ch, or zeros above and below the map (pad 1)."""
-    if iy < 0 or iy >= x.shape[1]:
-        return zeros
-    return x[ch, iy]
-
-
 @njit(cache=True, fastmath=True)
 def winograd4_input_row(x, ch, ty, tx0, tx1, v, base, cols, zeros):
     """v[36, ch, base:base + tx1 - tx0] = B^T d B for the 6x6 tiles d (stride 4, from -1: pad 1)
@@ -81,24 +76,6 @@ def winograd4_input_row(x, ch, ty, tx0, tx1, v, base, cols, zeros):
             v[r * 6 + 3, ch, base + tx] = -F2 * t1 - t2 + F2 * t3 + t4
             v[r * 6 + 4, ch, base + tx] = F2 * t1 - t2 - F2 * t3 + t4
             v[r * 6 + 5, ch, base + tx] = F4 * t1 - F5 * t3 + t5
-
-
-@njit(inline="always")
-def tile_columns(tile, tx0, tx1, w):
-    """For tiles tx0..tx1 - 1 of a row: the image column of their first input column (pad 1:
-    from -1) and the range [lo, hi) of their tile * (tx1 - tx0) + 2 columns inside the map."""
-    first = tile * tx0 - 1
-    return first, max(0, -first), min(w - first, tile * (tx1 - tx0) + 2)
-
-
-@njit(inline="always")
-def pad_columns(cols, lo, hi, n):
-    """The columns outside the map, [0, lo) and [hi, n): zeros (pad 1, the last tile's overhang)."""
-    for r in range(cols.shape[0]):
-        for j in range(lo):
-            cols[r, j] = 0
-        for j in range(hi, n):
-            cols[r, j] = 0
 
 
 @njit(cache=True, fastmath=True)
@@ -225,27 +202,15 @@ def winograd2_output_rows(tmp, at, tx0, tx1, b, code, plane, ty):
 
 @njit(inline="always")
 def winograd_input_row(tile, x, ch, ty, tx0, tx1, v, base, cols, zeros):
-    """The input pass of either variant. The tile numbers as int64s: a caller's literal 0
+    """The input pass of any variant. The tile numbers as int64s: a caller's literal 0
     would have Numba compile the rows once more for it."""
     tx0, tx1, base = np.int64(tx0), np.int64(tx1), np.int64(base)
-    if tile == 4:
+    if tile == 6:
+        winograd6_input_row(x, ch, ty, tx0, tx1, v, base, cols, zeros)
+    elif tile == 4:
         winograd4_input_row(x, ch, ty, tx0, tx1, v, base, cols, zeros)
     else:
         winograd2_input_row(x, ch, ty, tx0, tx1, v, base, cols, zeros)
-
-
-@njit(inline="always")
-def row_share(t0, t1, ty, tiles_w):
-    """The tiles [tx0, tx1) of row ty that lie in the share [t0, t1) of a map's tiles
-    (row-major), and where the first of them sits in the share."""
-    first, last = max(t0, ty * tiles_w), min(t1, (ty + 1) * tiles_w)
-    return first - ty * tiles_w, last - ty * tiles_w, first - t0
-
-
-@njit(inline="always")
-def share_rows(t0, t1, tiles_w):
-    """The rows of tiles that the share [t0, t1) of a map's tiles (row-major) touches."""
-    return range(t0 // tiles_w, (t1 - 1) // tiles_w + 1)
 
 
 @njit(inline="always")
@@ -255,27 +220,20 @@ def winograd_output_share(tile, m, k, first, t0, t1, tiles_w, b, code, plane, tm
     row of tiles by row. tmp: winograd_scratch's, for t1 - t0 tiles. ``first`` as an int64:
     a caller's literal 0 would have Numba compile the passes once more for it."""
     first = np.int64(first)
-    if tile == 4:
+    if tile == 6:
+        winograd6_output_columns(m, k, first, t1 - t0, tmp)
+    elif tile == 4:
         winograd4_output_columns(m, k, first, t1 - t0, tmp)
     else:
         winograd2_output_columns(m, k, first, t1 - t0, tmp)
     for ty in share_rows(t0, t1, tiles_w):
         tx0, tx1, at = row_share(t0, t1, ty, tiles_w)
-        if tile == 4:
+        if tile == 6:
+            winograd6_output_rows(tmp, at, tx0, tx1, b, code, plane, ty)
+        elif tile == 4:
             winograd4_output_rows(tmp, at, tx0, tx1, b, code, plane, ty)
         else:
             winograd2_output_rows(tmp, at, tx0, tx1, b, code, plane, ty)
-
-
-@njit(inline="always")
-def winograd_scratch(tile, tiles_w, tiles):
-    """A task's buffers for the transforms, allocated once per task, not per row (allocation
-    is a visible share of a small layer's time): the input rows down-transformed, [tile + 2,
-    tile * tiles_w + 2], a row of zeros for the padding, and A^T m for a share of ``tiles``
-    tiles, [tile, tile + 2, tiles]."""
-    size = tile + 2
-    return (np.empty((size, tile * tiles_w + 2), dtype=np.float32), np.zeros(tile * tiles_w, dtype=np.float32),
-            np.empty((tile, size, tiles), dtype=np.float32))
 
 
 @njit(cache=True, nogil=True)
@@ -344,4 +302,4 @@ def winograd_output_task(tile, u, v, multiply, first, bias, code, out, tiles_h, 
 
 
 # the filter transform of each variant, by its output tile
-FILTER_TRANSFORMS = {4: G, 2: G2}
+FILTER_TRANSFORMS = {6: G6, 4: G, 2: G2}
