@@ -116,7 +116,8 @@ def train_classifier(datacfg, cfgfile, weightfile=None, backend=("numpy", None, 
     limit = max_batches or net.net.max_batches
     checkpoints = Checkpoints(net, backup, base, out)
     checkpoints.check(limit, cfgfile)
-    loader = ClassificationLoader(paths, train_list, labels, net.net, seed, workers, hierarchy)
+    loader = ClassificationLoader(paths, train_list, labels, net.net, seed, workers, hierarchy,
+                                  allocate=net.backend.host_buffer)
     epoch = net.seen // len(paths)
     avg_loss = -1.0
     stop_on_term()

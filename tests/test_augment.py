@@ -3,7 +3,15 @@ commit's) or the crop, the resize and the flip."""
 import numpy as np
 import pytest
 
-from darknet_py.data.augment import augment_detection, fill_truth, hsv_to_rgb, place_detection, place_image, rgb_to_hsv
+from darknet_py.data.augment import (
+    augment_detection,
+    fill_truth,
+    hsv_to_rgb,
+    letterbox_crop,
+    place_detection,
+    place_image,
+    rgb_to_hsv,
+)
 from darknet_py.data.labels import label_path
 
 
@@ -29,6 +37,33 @@ def test_labels_follow_the_image(seed, augment):
     top, bottom = int((y - h / 2) * 48) + 1, int((y + h / 2) * 48) - 1
     inside = sized[0, top:bottom, int((x - w / 2) * 64) + 1:int((x + w / 2) * 64) - 1]
     assert inside.min() > .5                       # the whole truth box is red
+
+
+def test_letterboxed_crop_by_hand():
+    """AlexeyAB's letter_box=1 with the crop: a 500x375 image for a square network gets a crop
+    62 rows taller each side (delta (500 - 375) / 2 = 62.5, each side truncated toward zero as
+    C's float to int); a 300x600 one 150 columns wider each side. The jitter's draws come first
+    (here -3, 4 / 5, -6). Without jitter the resize keeps the aspect: the truth box's rows move
+    to (187.5 + 62) / 499 and its height shrinks by 375 / 499; the band above is the image's
+    edge row (crop_image clamps)."""
+    assert letterbox_crop(-3, 4, 5, -6, 500, 375, 416, 416) == (-3, 4, int(5 - 62.5), int(-6 - 62.5))
+    assert letterbox_crop(0, 0, 0, 0, 500, 375, 416, 416) == (0, 0, -62, -62)
+    assert letterbox_crop(0, 0, 0, 0, 300, 600, 416, 416) == (-150, -150, 0, 0)
+    assert letterbox_crop(0, 0, 0, 0, 640, 320, 608, 304) == (0, 0, 0, 0)      # the same aspect
+    im = np.zeros((3, 375, 500), np.float32)
+    im[1, 0] = 1                                    # the top row green
+    im[0, 150:225, 200:300] = 1
+    boxes = np.array([[2, .5, .5, .2, .2]], np.float32)
+    sized, truth = augment_detection(im, boxes, 100, 100, np.random.default_rng(0), 0, 0, 1, 1, 30, flips=False,
+                                     letter_box=True)
+    x, y, w, h, cls = truth[0]
+    assert cls == 2
+    np.testing.assert_allclose([x, y, w, h], [.5, (187.5 + 62) / 499, .2, .2 * 375 / 499], rtol=1e-6)
+    band = int(62 / 499 * 100)                      # rows of the network image above the photo
+    assert (sized[1, :band] == 1).all() and (sized[0, :band] == 0).all()
+    plain, plain_truth = augment_detection(im, boxes, 100, 100, np.random.default_rng(0), 0, 0, 1, 1, 30,
+                                           flips=False)
+    np.testing.assert_allclose(plain_truth[0, :4], [.5, .5, .2, .2], rtol=1e-6)    # stretched: unchanged
 
 
 def test_truth_rows_are_shuffled_and_capped():

@@ -193,14 +193,12 @@ def test_options_that_change_the_numbers_are_refused_not_ignored(tmp_path, secti
     assert darknet_py.load_network(cfg).layers
 
 
-def test_letter_box_needs_the_placement(tmp_path):
-    """AlexeyAB's letter_box=1 keeps training images at their aspect: the reference commit's
-    placement does; with augmentation=crop it is refused at its line, not ignored."""
-    from darknet_py.errors import DarknetError
+def test_letter_box_reaches_either_augmentation(tmp_path):
+    """AlexeyAB's letter_box=1 keeps training images at their aspect: the placement always does,
+    the crop widens itself (letterbox_crop, tests/test_augment.py); the option reaches the net."""
     cfg = tmp_path / "lb.cfg"
     cfg.write_text("[net]\nwidth=32\nheight=32\nchannels=3\naugmentation=crop\nletter_box=1\n[maxpool]\n")
-    with pytest.raises(DarknetError) as err:
-        darknet_py.load_network(cfg)
-    assert str(err.value).startswith(f"{cfg}:6: [net] letter_box=1 with augmentation=crop")
-    cfg.write_text("[net]\nwidth=32\nheight=32\nchannels=3\nletter_box=1\n[maxpool]\n")
-    assert darknet_py.load_network(cfg).net.augmentation == "place"
+    net = darknet_py.load_network(cfg).net
+    assert (net.augmentation, net.letter_box) == ("crop", 1)
+    cfg.write_text("[net]\nwidth=32\nheight=32\nchannels=3\n[maxpool]\n")
+    assert (darknet_py.load_network(cfg).net.augmentation, darknet_py.load_network(cfg).net.letter_box) == ("place", 0)

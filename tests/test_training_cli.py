@@ -332,3 +332,50 @@ def test_prefetch_depth_keeps_the_batches(shapes):
     finally:
         for loader in loaders:
             loader.close()
+
+
+def test_workers_write_the_batch_in_place(shapes):
+    """The workers write each sample into its row of one batch, from the backend's host_buffer
+    (pinned memory on CUDA), as they finish: the batch is the samples made one by one with the
+    same seeds, for one worker and three."""
+    from darknet_py.data.labels import read_list
+    from darknet_py.data.loader import DetectionLoader
+    net = darknet_py.load_network(write_cfg(shapes / "inplace.cfg"))
+    paths = read_list(shapes / "train.txt")
+    given = []
+
+    def allocate(shape):
+        given.append(net.backend.host_buffer(shape))
+        return given[-1]
+    for workers in (1, 3):
+        loader = DetectionLoader(paths, "train.txt", net.output_layer, .2, .1, 1.5, 1.5, workers=workers,
+                                 allocate=allocate)
+        try:
+            x, truth = loader.draw(7, 5, 64, 64)
+            assert x is given[-1] and x.shape == (5, 3, 64, 64) and truth.shape == (5, 30, 5)
+            seeds = np.random.SeedSequence([0, 7, 0]).spawn(5)
+            for k, seed in enumerate(seeds):
+                one_x, one_truth = loader.sample(np.random.default_rng(seed), 64, 64)
+                assert np.array_equal(x[k], one_x) and np.array_equal(truth[k], one_truth)
+        finally:
+            loader.close()
+
+
+@pytest.mark.cuda
+def test_host_buffers_are_pinned_on_cuda(shapes):
+    """On CUDA the loader's batches live in page-locked memory, so the copy to the device does not
+    block the host; a training step on such a batch equals one on ordinary memory."""
+    import torch
+    cfg = write_cfg(shapes / "pinned.cfg")
+    nets = [darknet_py.load_network(cfg, backend="torch", device="cuda") for _ in range(2)]
+    x = np.random.default_rng(0).random((nets[0].net.batch, 3, nets[0].height, nets[0].width), dtype=np.float32)
+    pinned = nets[0].backend.host_buffer(x.shape)
+    assert torch.from_numpy(pinned).is_pinned()
+    pinned[:] = x
+    truth = np.zeros((x.shape[0], 30, 5), np.float32)
+    truth[:, 0] = [.5, .5, .2, .3, 1]
+    losses = [net.train_step(batch, truth, log=lambda line: None) for net, batch in zip(nets, (pinned, x))]
+    assert losses[0] == losses[1]
+    for net in nets:
+        net.backend.sync_params(net)
+    assert np.array_equal(nets[0].params, nets[1].params)

@@ -26,6 +26,10 @@ class Backend(Protocol):
     def asarray(self, x) -> Any:
         """A float32 array of the backend's kind holding ``x``."""
 
+    def host_buffer(self, shape: tuple) -> np.ndarray:
+        """An empty float32 NumPy array for a batch the data loader fills: on a GPU, page-locked
+        (pinned) host memory, from which ``asarray`` copies without blocking the host."""
+
     def to_numpy(self, a) -> np.ndarray:
         """A NumPy array holding the backend array ``a``."""
 

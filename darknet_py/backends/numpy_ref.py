@@ -21,6 +21,9 @@ class NumpyBackend:
     def asarray(self, x):
         return np.asarray(x, dtype=F)
 
+    def host_buffer(self, shape):
+        return np.empty(shape, dtype=F)
+
     def to_numpy(self, a):
         return np.asarray(a)
 

@@ -110,14 +110,17 @@ def flip_image(im):
 
 
 def augment_detection(im, boxes, w, h, rng, jitter, hue, saturation, exposure, max_boxes, flips=True,
-                      resize=resize_image, distort=distort_image, flip_image=flip_image):
+                      resize=resize_image, distort=distort_image, flip_image=flip_image, letter_box=False):
     """One training sample by the jitter crop: crop, resize to w x h, random flip, HSV
     distortion; the labels follow and fill Darknet's truth rows (x, y, w, h, class).
-    ``resize``, ``distort`` and ``flip_image``: the reference's, or data/compiled.py's."""
+    ``resize``, ``distort`` and ``flip_image``: the reference's, or data/compiled.py's.
+    ``letter_box``: AlexeyAB's letterboxed crop (letterbox_crop)."""
     _, oh, ow = im.shape
     dw, dh = int(ow * jitter), int(oh * jitter)
     pleft, pright = (int(rng.uniform(-dw, dw)) for _ in range(2))
     ptop, pbot = (int(rng.uniform(-dh, dh)) for _ in range(2))
+    if letter_box:
+        pleft, pright, ptop, pbot = letterbox_crop(pleft, pright, ptop, pbot, ow, oh, w, h)
     swidth, sheight = ow - pleft - pright, oh - ptop - pbot
     sx, sy = swidth / ow, sheight / oh
     flip = bool(rng.integers(2)) and flips
@@ -127,6 +130,22 @@ def augment_detection(im, boxes, w, h, rng, jitter, hue, saturation, exposure, m
     sized = distort(sized, *distort_draws(rng, hue, saturation, exposure))
     dx, dy = (pleft / ow) / sx, (ptop / oh) / sy
     return np.ascontiguousarray(sized), fill_truth(boxes, rng, max_boxes, dx, dy, 1 / sx, 1 / sy, flip)
+
+
+def letterbox_crop(pleft, pright, ptop, pbot, ow, oh, w, h):
+    """AlexeyAB's load_data_detection with letter_box=1: the jittered crop widened (or made
+    taller) on both sides by half the difference to the network's aspect, so the resize keeps
+    the image's aspect; what lies beyond the image is its edge, as crop_image clamps. float32 as
+    in C, each side truncated back to an int."""
+    img_ar = F(ow) / F(oh)
+    net_ar = F(w) / F(h)
+    if img_ar / net_ar > 1:             # too wide: taller crop
+        delta_h = (F(ow) / net_ar - F(oh)) / F(2)
+        ptop, pbot = int(F(ptop) - delta_h), int(F(pbot) - delta_h)
+    else:
+        delta_w = (F(oh) * net_ar - F(ow)) / F(2)
+        pleft, pright = int(F(pleft) - delta_w), int(F(pright) - delta_w)
+    return pleft, pright, ptop, pbot
 
 
 def place_image(im, w, h, dx, dy, canvas):

@@ -54,8 +54,8 @@ class ClassificationLoader(RandomSamples):
     must name exactly one label. With a class tree (``hierarchy``) the truth is filled up the
     tree and masked where no label is (darknet fill_hierarchy)."""
 
-    def __init__(self, paths, list_path, labels, net_options, seed=0, workers=2, hierarchy=None):
-        super().__init__(paths, list_path, seed, workers)
+    def __init__(self, paths, list_path, labels, net_options, seed=0, workers=2, hierarchy=None, allocate=None):
+        super().__init__(paths, list_path, seed, workers, allocate=allocate)
         self.labels, self.o = labels, net_options
         self.hierarchy = hierarchy
         if hierarchy is not None and hierarchy.n != len(labels):

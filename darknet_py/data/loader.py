@@ -16,13 +16,15 @@ class DetectionLoader(RandomSamples):
     map's lines), and class-only labels of its tree's nodes where it has a tree."""
 
     def __init__(self, paths, list_path, head, jitter, hue, saturation, exposure, seed=0, workers=2, rank=0,
-                 augmentation="place", flips=True, world=1, compiled=True, depth=1):
-        super().__init__(paths, list_path, seed, workers, rank, world)
+                 augmentation="place", flips=True, world=1, compiled=True, depth=1, allocate=None,
+                 letter_box=False):
+        super().__init__(paths, list_path, seed, workers, rank, world, allocate)
         self.classes = head.classes if head.class_map is None else len(head.class_map)
         self.tree_nodes = 0 if head.tree is None else head.tree.n
         self.map_path = head.map_path
         self.max_boxes = head.max_boxes
         self.augment = place_detection if augmentation == "place" else augment_detection
+        self.crop_options = {} if augmentation == "place" else {"letter_box": bool(letter_box)}
         self.flips = flips
         # the compiled kernels give the reference's numbers to the bit, without the GIL
         self.kernels = {}
@@ -47,7 +49,7 @@ class DetectionLoader(RandomSamples):
 
     def make(self, image, boxes, rng, w, h):
         return self.augment(image, boxes, w, h, rng, self.jitter, self.hue, self.saturation, self.exposure,
-                            self.max_boxes, self.flips, **self.kernels)
+                            self.max_boxes, self.flips, **self.kernels, **self.crop_options)
 
     def batch(self, batch_num, n, w, h):
         """The batch for ``batch_num``; the next ``depth`` batches are made in the background

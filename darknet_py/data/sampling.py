@@ -3,6 +3,7 @@ get_random_paths), made in worker threads, every random draw seeded by (seed, ba
 sample's place in the whole batch of all ranks) so a resumed run draws what an uninterrupted one
 would, and ranks draw between them what one process would. A sample whose image or annotation is
 unusable is warned about once (file and line) and another image takes its place."""
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -13,11 +14,32 @@ from .image import load_image
 DRAWS = 100          # draws per sample before the list is declared unusable
 
 
+class BatchBuffers:
+    """A batch that the workers write their samples into, each its own row, as they finish
+    (no stack of the samples after the last, on one thread: that serial copy held two workers
+    well under twice one's rate). The buffers come from ``allocate(shape)``, the backend's
+    host memory (pinned on CUDA: the copy to the device then runs asynchronously)."""
+
+    def __init__(self, n, allocate):
+        self.n, self.allocate = n, allocate
+        self.inputs = self.truths = None
+        self.lock = threading.Lock()
+
+    def put(self, k, x, truth):
+        with self.lock:                       # the first sample says the shapes
+            if self.inputs is None:
+                self.inputs = self.allocate((self.n, *x.shape))
+                self.truths = np.empty((self.n, *np.shape(truth)), dtype=np.float32)
+        self.inputs[k] = x                    # NumPy copies without the GIL
+        self.truths[k] = truth
+
+
 class RandomSamples:
     """Subclasses say what an image's annotation is (``annotation``: None when unusable, having
     warned) and how an image and its annotation become an (input, truth) pair (``make``)."""
 
-    def __init__(self, paths, list_path, seed=0, workers=2, rank=0, world=1):
+    def __init__(self, paths, list_path, seed=0, workers=2, rank=0, world=1, allocate=None):
+        self.allocate = allocate or (lambda shape: np.empty(shape, dtype=np.float32))
         self.paths = list(paths)
         self.list_path = str(list_path)
         self.seed, self.rank, self.world = seed, rank, world
@@ -51,13 +73,17 @@ class RandomSamples:
         raise DarknetError(f"no usable image found in {DRAWS} draws", self.list_path)
 
     def draw(self, batch_num, n, w, h):
-        """n samples for batch ``batch_num``, stacked: (inputs, truths) as float32."""
+        """n samples for batch ``batch_num``: (inputs, truths) as float32, assembled in place."""
         # sample k of rank r is sample r*n + k of the whole batch: the processes of a distributed
         # run draw, between them, the images one process of their total batch would draw
         seeds = np.random.SeedSequence([self.seed, batch_num, 0]).spawn(n * self.world)[self.rank * n:][:n]
-        samples = list(self.pool.map(lambda s: self.sample(np.random.default_rng(s), w, h), seeds))
-        return (np.stack([s[0] for s in samples]).astype(np.float32),
-                np.stack([s[1] for s in samples]).astype(np.float32))
+        batch = BatchBuffers(n, self.allocate)
+
+        def fill(k):
+            batch.put(k, *self.sample(np.random.default_rng(seeds[k]), w, h))
+        for done in [self.pool.submit(fill, k) for k in range(n)]:
+            done.result()
+        return batch.inputs, batch.truths
 
     def close(self):
         self.pool.shutdown(wait=False, cancel_futures=True)

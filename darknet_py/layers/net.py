@@ -77,10 +77,8 @@ class NetOptions:
             s.fail(f"augmentation={o.augmentation}: one of place (Darknet's, the default) or crop", "augmentation")
         o.flip = s.int("flip", 1)
         # AlexeyAB's letter_box=1: test images letterboxed (as they always are here) and training
-        # images kept at their aspect, which the placement does and the crop does not
-        if s.int("letter_box", 0) and o.augmentation == "crop":
-            s.fail("letter_box=1 with augmentation=crop (AlexeyAB's letterboxed crop) is not supported by "
-                   "darknet_py: augmentation=place keeps the aspect", "letter_box")
+        # images kept at their aspect: the placement always does; the crop widens itself to it
+        o.letter_box = s.int("letter_box", 0)
         o.resize_step = check_positive(s, "resize_step", s.int("resize_step", 32), 1 << 12)   # AlexeyAB's
         if not o.inputs and not (o.height and o.width and o.channels):
             s.fail("no input size: set height, width and channels (or inputs)")

@@ -144,7 +144,7 @@ def train_detector(datacfg, cfgfile, weightfile=None, backend=("numpy", None, "f
     loader = DetectionLoader(paths, train_list, region, region.jitter, net.net.hue,
                              net.net.saturation, net.net.exposure, seed=seed, workers=workers, rank=rank,
                              augmentation=net.net.augmentation, flips=bool(net.net.flip), world=world,
-                             depth=prefetch)
+                             depth=prefetch, allocate=net.backend.host_buffer, letter_box=net.net.letter_box)
     base_width = net.width
     chart = Chart(chart) if chart and rank == 0 else None
     avg_loss = avg_time = -1.0

@@ -83,7 +83,14 @@ class TorchBackend:
     def asarray(self, x):
         if isinstance(x, torch.Tensor):
             return x.to(self.device, torch.float32)
-        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
+        # from pinned memory (host_buffer's) the copy is queued and the host goes on; the
+        # buffer outlives it: train_step reads the loss back before its batch can be freed
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device, non_blocking=True)
+
+    def host_buffer(self, shape):
+        if not self.on_gpu:
+            return np.empty(shape, dtype=np.float32)
+        return torch.empty(shape, dtype=torch.float32, pin_memory=True).numpy()
 
     def to_numpy(self, a):
         return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
