@@ -73,3 +73,20 @@ def test_half_training_step_follows_fp32(device, tmp_path):
     # measured on the CPU: 1.3e-3 of the largest change, correlation 0.999999
     assert np.abs(half - full).max() <= 1e-2 * np.abs(full).max()
     assert np.corrcoef(half, full)[0, 1] > .999
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(c))
+def test_half_runs_yolov3(case, tmp_path):
+    """-half through YOLOv3's layers (route, upsample, two [yolo] heads) on yolov3-tiny.cfg with
+    Darknet's initialisation: the last head's output within the same stated loss of fp32."""
+    device, precision = case
+    from darknet_py.data.image import letterbox_image, load_image
+    cfg = REPO / "cfg" / "yolov3-tiny.cfg"
+    weights = tmp_path / "yolov3-tiny.weights"
+    darknet_py.load_network(cfg).save_weights(weights)
+    x = letterbox_image(load_image(REPO / "data" / "sample.png"), 416, 416)[None]
+    full, half = (darknet_py.load_network(cfg, weights, backend="torch", device=device, precision=p).predict(x)
+                  for p in ("fp32", precision))
+    assert full.shape == (1, 255, 26, 26)
+    error = np.abs(half - full).max() / np.abs(full).max()
+    assert 0 < error <= MAX_ERROR[precision], f"{precision} error {error:.2e}"

@@ -15,10 +15,10 @@ DRAWS = 100          # draws per sample before the list is declared unusable
 
 
 class BatchBuffers:
-    """A batch that the workers write their samples into, each its own row, as they finish
-    (no stack of the samples after the last, on one thread: that serial copy held two workers
-    well under twice one's rate). The buffers come from ``allocate(shape)``, the backend's
-    host memory (pinned on CUDA: the copy to the device then runs asynchronously)."""
+    """A batch that the workers write their samples into, each its own row, as they finish: no
+    copy of the whole batch on one thread after the last sample. The buffers come from
+    ``allocate(shape)``, the backend's host memory (pinned on CUDA: the copy to the device
+    then runs asynchronously)."""
 
     def __init__(self, n, allocate):
         self.n, self.allocate = n, allocate
