@@ -57,6 +57,7 @@ class ClassificationLoader(RandomSamples):
     def __init__(self, paths, list_path, labels, net_options, seed=0, workers=2, hierarchy=None, allocate=None):
         super().__init__(paths, list_path, seed, workers, allocate=allocate)
         self.labels, self.o = labels, net_options
+        self.truth_shape = (len(labels),)
         self.hierarchy = hierarchy
         if hierarchy is not None and hierarchy.n != len(labels):
             raise DarknetError(f"the tree has {hierarchy.n} nodes but the labels file lists {len(labels)} classes",

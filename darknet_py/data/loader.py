@@ -1,6 +1,7 @@
 """Training batches for a region network, made in worker threads, ``depth`` batches ahead
 (darknet: load_data with DETECTION_DATA, in its own thread, one ahead)."""
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from ..errors import warn
 from .augment import augment_detection, place_detection
@@ -22,20 +23,22 @@ class DetectionLoader(RandomSamples):
         self.classes = head.classes if head.class_map is None else len(head.class_map)
         self.tree_nodes = 0 if head.tree is None else head.tree.n
         self.map_path = head.map_path
-        self.max_boxes = head.max_boxes
-        self.augment = place_detection if augmentation == "place" else augment_detection
-        self.crop_options = {} if augmentation == "place" else {"letter_box": bool(letter_box)}
-        self.flips = flips
-        # the compiled kernels give the reference's numbers to the bit, without the GIL
-        self.kernels = {}
+        self.truth_shape = (head.max_boxes, 5)
+        # the augmentation with its options and kernels bound once; the compiled kernels give
+        # the reference's numbers to the bit, without the GIL
+        place = augmentation == "place"
+        options = dict(jitter=jitter, hue=hue, saturation=saturation, exposure=exposure, max_boxes=head.max_boxes,
+                       flips=flips)
+        if not place:
+            options["letter_box"] = bool(letter_box)
         if compiled:
             from . import compiled as kernels
-            self.kernels = dict(distort=kernels.distort_image, flip_image=kernels.flip_image)
-            if augmentation == "place":
-                self.kernels["place"] = kernels.place_image
+            options.update(distort=kernels.distort_image, flip_image=kernels.flip_image)
+            if place:
+                options["place"] = kernels.place_image
             else:
-                self.kernels["resize"] = kernels.resize_image
-        self.jitter, self.hue, self.saturation, self.exposure = jitter, hue, saturation, exposure
+                options["resize"] = kernels.resize_image
+        self.augment = partial(place_detection if place else augment_detection, **options)
         self.prefetch = ThreadPoolExecutor(max_workers=1)    # the next batches, made in turn
         self.pending = {}                                     # (batch, n, w, h): future
         self.depth = depth
@@ -48,8 +51,7 @@ class DetectionLoader(RandomSamples):
         return None if problems else rows
 
     def make(self, image, boxes, rng, w, h):
-        return self.augment(image, boxes, w, h, rng, self.jitter, self.hue, self.saturation, self.exposure,
-                            self.max_boxes, self.flips, **self.kernels, **self.crop_options)
+        return self.augment(image, boxes, w, h, rng)
 
     def batch(self, batch_num, n, w, h):
         """The batch for ``batch_num``; the next ``depth`` batches are made in the background

@@ -3,7 +3,6 @@ get_random_paths), made in worker threads, every random draw seeded by (seed, ba
 sample's place in the whole batch of all ranks) so a resumed run draws what an uninterrupted one
 would, and ranks draw between them what one process would. A sample whose image or annotation is
 unusable is warned about once (file and line) and another image takes its place."""
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -14,29 +13,16 @@ from .image import load_image
 DRAWS = 100          # draws per sample before the list is declared unusable
 
 
-class BatchBuffers:
-    """A batch that the workers write their samples into, each its own row, as they finish: no
-    copy of the whole batch on one thread after the last sample. The buffers come from
-    ``allocate(shape)``, the backend's host memory (pinned on CUDA: the copy to the device
-    then runs asynchronously)."""
-
-    def __init__(self, n, allocate):
-        self.n, self.allocate = n, allocate
-        self.inputs = self.truths = None
-        self.lock = threading.Lock()
-
-    def put(self, k, x, truth):
-        with self.lock:                       # the first sample says the shapes
-            if self.inputs is None:
-                self.inputs = self.allocate((self.n, *x.shape))
-                self.truths = np.empty((self.n, *np.shape(truth)), dtype=np.float32)
-        self.inputs[k] = x                    # NumPy copies without the GIL
-        self.truths[k] = truth
-
-
 class RandomSamples:
     """Subclasses say what an image's annotation is (``annotation``: None when unusable, having
-    warned) and how an image and its annotation become an (input, truth) pair (``make``)."""
+    warned), how an image and its annotation become an (input [3, h, w], truth) pair (``make``)
+    and the shape of a truth (``truth_shape``).
+
+    The workers write each sample into its row of the batch as they finish (no copy of the
+    whole batch on one thread after the last). The batch comes from ``allocate(shape)``, the
+    backend's host memory: pinned on CUDA, so the copy to the device runs asynchronously."""
+
+    truth_shape: tuple
 
     def __init__(self, paths, list_path, seed=0, workers=2, rank=0, world=1, allocate=None):
         self.allocate = allocate or (lambda shape: np.empty(shape, dtype=np.float32))
@@ -77,13 +63,13 @@ class RandomSamples:
         # sample k of rank r is sample r*n + k of the whole batch: the processes of a distributed
         # run draw, between them, the images one process of their total batch would draw
         seeds = np.random.SeedSequence([self.seed, batch_num, 0]).spawn(n * self.world)[self.rank * n:][:n]
-        batch = BatchBuffers(n, self.allocate)
+        inputs = self.allocate((n, 3, h, w))        # load_image gives 3 channels, as darknet's
+        truths = np.empty((n, *self.truth_shape), dtype=np.float32)
 
-        def fill(k):
-            batch.put(k, *self.sample(np.random.default_rng(seeds[k]), w, h))
-        for done in [self.pool.submit(fill, k) for k in range(n)]:
-            done.result()
-        return batch.inputs, batch.truths
+        def fill(k):        # NumPy copies without the GIL
+            inputs[k], truths[k] = self.sample(np.random.default_rng(seeds[k]), w, h)
+        list(self.pool.map(fill, range(n)))
+        return inputs, truths
 
     def close(self):
         self.pool.shutdown(wait=False, cancel_futures=True)
