@@ -23,9 +23,8 @@ from PIL import Image
 
 from .data.compiled import letterbox_image
 from .data.image import save_image, to_uint8
-from .detection.detector import Result, decode_outputs, detection_layer, head_outputs, json_objects
+from .detection.detector import Result, decode_outputs, detection_layer, head_outputs, json_objects, nms_order
 from .detection.draw import draw_and_describe
-from .detection.nms import nms_sort
 from .video import frame_image
 
 F = np.float32
@@ -132,7 +131,6 @@ class Pipeline:
     def detect(self):
         """The network on each frame in turn, on this thread (demo.c detect_in_thread)."""
         average = OutputAverage(self.o.avgframes)
-        head = detection_layer(self.net)     # the NMS of the last head, as AlexeyAB's demo
         while not self.stop.is_set():
             try:
                 item = self.frames.get(timeout=WAIT)
@@ -145,8 +143,7 @@ class Pipeline:
             outputs = average(head_outputs(self.net, sized[None])[0])
             dets = decode_outputs(self.net, outputs, image.shape[2], image.shape[1], self.o.thresh,
                                   self.o.hier_thresh, relative=True)
-            order = (nms_sort(dets, self.o.nms, head.nms_kind, head.beta_nms) if self.o.nms
-                     else np.arange(len(dets)))
+            order = nms_order(self.net, dets, self.o.nms)
             self.network_seconds += time.perf_counter() - start
             self.put(self.results, (number, image, Result(dets, order)))
         self.put(self.results, None)

@@ -75,12 +75,18 @@ def detect_batch(net, images: list, thresh: float = .5, hier_thresh: float = .5,
                  relative: bool = True, class_map=None) -> list[Result]:
     """``detect`` for several images in one network pass (a batch: faster on a GPU)."""
     sized = np.stack([letterbox_image(image, net.width, net.height) for image in images])
-    results = []
-    head = detection_layer(net)          # AlexeyAB takes nms_kind from the network's last layer
-    for dets in network_detections(net, images, sized, thresh, hier_thresh, relative, class_map):
-        order = nms_sort(dets, nms, head.nms_kind, head.beta_nms) if nms else np.arange(len(dets))
-        results.append(Result(dets, order))
-    return results
+    return [Result(dets, nms_order(net, dets, nms))
+            for dets in network_detections(net, images, sized, thresh, hier_thresh, relative, class_map)]
+
+
+def nms_order(net, dets, nms):
+    """The NMS the network asks for on one image's Detections (zeroing suppressed probabilities):
+    the kind of its last layer, where AlexeyAB's detector takes nms_kind from; none at nms 0.
+    Returns the order the boxes are left in (``Result.order``)."""
+    if not nms:
+        return np.arange(len(dets))
+    head = detection_layer(net)
+    return nms_sort(dets, nms, head.nms_kind, head.beta_nms)
 
 
 def json_objects(result, names, thresh):

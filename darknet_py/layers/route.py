@@ -43,7 +43,7 @@ class Route(Layer):
         return "route " + "".join(f" {i}" for i in self.input_layers)
 
     def forward(self, inputs, state):
-        if len(inputs) == 1:     # one image's slice of channels is contiguous: no copy
+        if len(inputs) == 1:     # a view where the slice is contiguous (one image): no copy
             return np.ascontiguousarray(inputs[0][:, self.part(inputs[0].shape[1])])
         return np.concatenate([x[:, self.part(x.shape[1])] for x in inputs], axis=1)
 
