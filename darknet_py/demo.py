@@ -22,10 +22,9 @@ import numpy as np
 from PIL import Image
 
 from .data.compiled import letterbox_image
-from .data.image import save_image, to_uint8
+from .data.image import image_from_rgb, save_image, to_uint8
 from .detection.detector import Result, decode_outputs, detection_layer, head_outputs, json_objects, nms_order
 from .detection.draw import draw_and_describe
-from .video import frame_image
 
 F = np.float32
 WAIT = .1                    # seconds between checks of a stopped pipeline
@@ -108,7 +107,7 @@ class Pipeline:
             for number, rgb in self.source:
                 if self.stop.is_set():
                     break
-                image = frame_image(rgb)
+                image = image_from_rgb(rgb)
                 item = (number, image, letterbox_image(image, self.net.width, self.net.height))
                 if not self.source.live:
                     self.put(self.frames, item)

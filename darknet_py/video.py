@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.image import load_image
+from .data.image import load_rgb
 from .data.sources import IMAGE_SUFFIXES, image_sources
 from .errors import DarknetError, warn
 from .files import check_writable
@@ -27,16 +27,6 @@ def opencv():
     return cv2
 
 
-def rgb_frame(image):
-    """A float [3, H, W] image in [0, 1] (load_image's) as the uint8 H x W x 3 RGB frame it came from."""
-    return np.round(image.transpose(1, 2, 0) * 255).astype(np.uint8)
-
-
-def frame_image(rgb):
-    """darknet's image of a uint8 RGB frame: [3, H, W] float32, byte / 255, as load_image."""
-    return rgb.transpose(2, 0, 1).astype(np.float32) / np.float32(255)
-
-
 class ImageSequence:
     """Frames from image files, in order; one that cannot be read is warned about (with its
     frame number) and skipped."""
@@ -48,7 +38,7 @@ class ImageSequence:
     def __iter__(self):
         for number, path in enumerate(self.paths):
             try:
-                yield number, rgb_frame(load_image(path))
+                yield number, load_rgb(path)
             except DarknetError as err:
                 warn(f"darknet_py: frame {number}: {err}; skipped")
 

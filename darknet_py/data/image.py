@@ -36,6 +36,18 @@ def _rgb_bytes(im):
 
 def load_image(path):
     """darknet load_image_color: 3 channels (grey replicated, alpha dropped), byte/255."""
+    return image_from_rgb(load_rgb(path))
+
+
+def image_from_rgb(rgb):
+    """darknet's image of uint8 RGB pixels [H, W, 3] (a file's, a video frame's): [3, H, W]
+    float32, byte / 255."""
+    return rgb.transpose(2, 0, 1).astype(F) / F(255)
+
+
+def load_rgb(path):
+    """An image file's pixels as Darknet's stb_image reads them, [H, W, 3] uint8; images over
+    -max_pixels are refused before they are decoded."""
     path = Path(path)
     try:
         with Image.open(path) as im:
@@ -49,7 +61,7 @@ def load_image(path):
         raise DarknetError("cannot open image: no such file", path) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise DarknetError(f"cannot decode image: {err}", path) from None
-    return data.transpose(2, 0, 1).astype(F) / F(255)
+    return data
 
 
 def resize_image(im, w, h):

@@ -37,16 +37,22 @@ ALGORITHMS = {a.name: a for a in (
 def inference_candidates(conv, tuning):
     """The algorithms that may run ``conv`` in inference, fastest-first as a rule. Winograd
     needs 3x3, stride 1, pad 1, no groups and enough channels to pay for its transforms;
-    F(4x4, 3x3) and F(6x6, 3x3) also a map of enough tiles: on small maps their filters, 4x
-    and 7x the weights, make their gemms memory-bound."""
+    F(4x4, 3x3) and F(6x6, 3x3) also a map of enough of their tiles: on small maps their
+    filters, 4x and 7x the weights, make their gemms memory-bound and narrow (F(6x6) lost on
+    every 26x26 layer of yolov4-tiny, 25 tiles, and won on 52x52 ones, docs/benchmarks.md)."""
     c, h, w = conv.in_shape
     if not (conv.size == 3 and conv.stride == 1 and conv.padding == 1 and conv.groups == 1
             and c >= 16 and conv.filters >= 16):
         return ("direct",)
-    if ((h + 3) // 4) * ((w + 3) // 4) >= tuning.winograd4_min_tiles:
-        return ("winograd6-fused", "winograd6", "winograd4-fused", "winograd4", "winograd2-fused", "winograd2",
-                "direct")
-    return ("winograd2-fused", "winograd2-filters", "winograd2", "direct")
+    if tiles(h, w, 4) < tuning.winograd4_min_tiles:
+        return ("winograd2-fused", "winograd2-filters", "winograd2", "direct")
+    larger = ("winograd6-fused", "winograd6") if tiles(h, w, 6) >= tuning.winograd6_min_tiles else ()
+    return larger + ("winograd4-fused", "winograd4", "winograd2-fused", "winograd2", "direct")
+
+
+def tiles(h, w, tile):
+    """The tiles of F(tile x tile, 3x3) that cover an h x w map."""
+    return ((h + tile - 1) // tile) * ((w + tile - 1) // tile)
 
 
 TRAINING_GEMM = "gemm"

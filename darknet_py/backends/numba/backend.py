@@ -39,6 +39,7 @@ class Tuning:
     few_channels: int = 4               # 3x3 layers of this many channels or fewer run direct
     pool_task_outputs: int = 256 << 10  # outputs per max-pool task, at least (waking a thread costs)
     winograd4_min_tiles: int = 36       # F(4x4, 3x3) on maps of at least this many tiles
+    winograd6_min_tiles: int = 49       # F(6x6, 3x3) on maps of at least this many of its tiles
     winograd_batch_bytes: int = 64 << 20  # whole-image Winograd: the batch's tiles at once up to this
     row_tasks: int = 8                  # whole-image transforms: tasks of (channel, row of tiles) runs
     fused_tiles: int = 128              # tiles per fused Winograd task, about
