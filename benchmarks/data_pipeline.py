@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Training data pipeline benchmark: images/s of the detection loader with the NumPy reference
 augmentation and with the compiled one (data/compiled.py: the same numbers to the bit), for 1
-and 2 worker threads, beside the training step's images/s on the same machine and backend, in
-one sitting.
+and 2 worker threads, and the compiled one in 1 and 2 worker processes (the trainer's default),
+beside the training step's images/s on the same machine and backend, in one sitting.
 
 usage: python benchmarks/data_pipeline.py [-images 64] [-size 416] [-batch 16] [-batches 6]
                                           [-cfg yolov2-tiny-voc] [-backend numba]
@@ -41,11 +41,15 @@ def make_images(folder, count):
     return paths
 
 
-def loader_rate(paths, head, net, size, batch, batches, workers, compiled, augmentation):
+PIPELINES = {"reference": dict(compiled=False), "compiled": dict(compiled=True),
+             "compiled, processes": dict(compiled=True, processes=True)}
+
+
+def loader_rate(paths, head, net, size, batch, batches, workers, pipeline, augmentation):
     from darknet_py.data.loader import DetectionLoader
     loader = DetectionLoader(paths, "bench.list", head, head.jitter, net.net.hue or .1, net.net.saturation or 1.5,
-                             net.net.exposure or 1.5, workers=workers, compiled=compiled,
-                             augmentation=augmentation)
+                             net.net.exposure or 1.5, workers=workers, augmentation=augmentation,
+                             **PIPELINES[pipeline])
     try:
         loader.draw(0, batch, size, size)                 # warm-up: compile, first decode
         start = time.perf_counter()
@@ -75,11 +79,11 @@ def main():
         paths = make_images(Path(tmp), a.images)
         net = darknet_py.Network(cfg, backend=a.backend, seed=0)
         head = net.output_layer
-        runs = {(compiled, workers): [] for compiled in (False, True) for workers in (1, 2)}
+        runs = {(pipeline, workers): [] for pipeline in PIPELINES for workers in (1, 2)}
         for _ in range(a.repeat):         # taken in turn: the machine's speed wanders over minutes
-            for compiled, workers in runs:
-                runs[compiled, workers].append(loader_rate(paths, head, net, a.size, a.batch, a.batches, workers,
-                                                           compiled, a.augmentation))
+            for pipeline, workers in runs:
+                runs[pipeline, workers].append(loader_rate(paths, head, net, a.size, a.batch, a.batches, workers,
+                                                           pipeline, a.augmentation))
         rates = {key: float(np.median(values)) for key, values in runs.items()}
         if (net.width, net.height) != (a.size, a.size):
             net.resize(a.size, a.size)
@@ -93,13 +97,14 @@ def main():
     print(f"detection loader, {a.augmentation} augmentation, {a.images} JPEGs of 500x375 -> {a.size}x{a.size}, "
           f"{a.batches} batches of {a.batch}, medians of {a.repeat} rounds")
     for workers in (1, 2):
-        ref, fast = rates[False, workers], rates[True, workers]
+        ref = rates["reference", workers]
         label = f"{workers} worker{'s' if workers > 1 else ' '}"
-        print(f"  {label}: reference {ref:7.1f} img/s   compiled {fast:7.1f} img/s   ratio {fast / ref:.2f}")
-    print(f"  compiled, 2 workers / 1 worker: {rates[True, 2] / rates[True, 1]:.2f}; "
-          f"reference: {rates[False, 2] / rates[False, 1]:.2f}")
+        print(f"  {label}: " + "   ".join(f"{name} {rates[name, workers]:7.1f} img/s ({rates[name, workers] / ref:.2f})"
+                                         for name in PIPELINES))
+    print("  2 workers / 1 worker: " + ", ".join(f"{pipeline} {rates[pipeline, 2] / rates[pipeline, 1]:.2f}"
+                                                 for pipeline in PIPELINES))
     print(f"  training step ({cfg.name}, {a.backend}, batch {net.net.batch} at {a.size}): {step_rate:.1f} img/s; "
-          f"compiled loader (2 workers) / step: {rates[True, 2] / step_rate:.2f}")
+          f"compiled loader in 2 processes / step: {rates['compiled, processes', 2] / step_rate:.2f}")
 
 
 if __name__ == "__main__":

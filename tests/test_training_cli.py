@@ -1,6 +1,7 @@
 """detector train end to end on the synthetic shapes set: the loss falls, checkpoints follow
 Darknet's schedule, a resumed run continues the schedule, Ctrl-C keeps a complete backup,
 two gloo processes stay identical, bad samples are warned about and skipped."""
+import os
 import re
 import signal
 import subprocess
@@ -232,6 +233,19 @@ def test_yolo_heads_train(shapes, tmp_path, capsys):
     assert darknet_py.load_network(cfg, shapes / "backup" / "yolo_final.weights").seen == 30 * 8
 
 
+def test_worker_processes_train_as_threads_do(shapes, tmp_path, monkeypatch):
+    """detector train -worker_processes: the samples are drawn as the threads draw them, so three
+    batches give the weights, to the byte, that worker threads give."""
+    cfg = write_cfg(tmp_path / "procs.cfg", batch=4)
+    monkeypatch.chdir(tmp_path)
+    written = []
+    for flags in ([], ["-worker_processes"]):
+        assert main(["detector", "train", str(shapes / "shapes.data"), str(cfg), "-max_batches", "3",
+                     "-backend", "numpy", *flags]) == 0
+        written.append((shapes / "backup" / "procs_final.weights").read_bytes())
+    assert written[0] == written[1]
+
+
 def test_yolo_multiscale_training_resizes_both_heads(shapes, tmp_path, capsys):
     """random=1 on the [yolo] heads: every 10 batches the net takes the rule's size, both heads
     follow (their grids), and training goes on at that size."""
@@ -337,7 +351,9 @@ def test_prefetch_depth_keeps_the_batches(shapes):
 def test_workers_write_the_batch_in_place(shapes):
     """The workers write each sample into its row of one batch, from the backend's host_buffer
     (pinned memory on CUDA), as they finish: the batch is the samples made one by one with the
-    same seeds, for one worker and three."""
+    same seeds, for one worker thread and three, and two worker processes (through a batch file
+    in shared memory, used again for the next batch of that size and removed at close)."""
+    from darknet_py.data import worker_processes
     from darknet_py.data.labels import read_list
     from darknet_py.data.loader import DetectionLoader
     net = darknet_py.load_network(write_cfg(shapes / "inplace.cfg"))
@@ -347,18 +363,47 @@ def test_workers_write_the_batch_in_place(shapes):
     def allocate(shape):
         given.append(net.backend.host_buffer(shape))
         return given[-1]
-    for workers in (1, 3):
+    for workers, processes in ((1, False), (3, False), (2, True)):
         loader = DetectionLoader(paths, "train.txt", net.output_layer, .2, .1, 1.5, 1.5, workers=workers,
-                                 allocate=allocate)
+                                 allocate=allocate, processes=processes)
         try:
-            x, truth = loader.draw(7, 5, 64, 64)
-            assert x is given[-1] and x.shape == (5, 3, 64, 64) and truth.shape == (5, 30, 5)
-            seeds = np.random.SeedSequence([0, 7, 0]).spawn(5)
-            for k, seed in enumerate(seeds):
-                one_x, one_truth = loader.sample(np.random.default_rng(seed), 64, 64)
-                assert np.array_equal(x[k], one_x) and np.array_equal(truth[k], one_truth)
+            for batch_num in (7, 8):
+                x, truth = loader.draw(batch_num, 5, 64, 64)
+                assert x is given[-1] and x.shape == (5, 3, 64, 64) and truth.shape == (5, 30, 5)
+                seeds = np.random.SeedSequence([0, batch_num, 0]).spawn(5)
+                for k, seed in enumerate(seeds):
+                    one_x, one_truth = loader.sample(np.random.default_rng(seed), 64, 64)
+                    assert np.array_equal(x[k], one_x) and np.array_equal(truth[k], one_truth)
+            if processes:
+                files = list(loader.pool.files)
+                assert len(files) == 1 and os.path.exists(files[0])        # one file, used twice
         finally:
             loader.close()
+        if processes:
+            assert not os.path.exists(files[0])
+    assert worker_processes.batch_folder(1 << 20) in (worker_processes.SHARED_MEMORY, None)
+
+
+def test_a_worker_process_reports_as_a_thread_does(tmp_path, capfd):
+    """A list of images none of which is usable: the worker processes warn about each bad label
+    line (file and line) and the draw fails with the list's one-line error, as with threads."""
+    from darknet_py.data.loader import DetectionLoader
+    from darknet_py.errors import DarknetError
+    head = darknet_py.load_network(write_cfg(tmp_path / "bad.cfg")).output_layer
+    image = tmp_path / "images" / "a.jpg"
+    image.parent.mkdir()
+    from PIL import Image
+    Image.new("RGB", (32, 32)).save(image)
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "a.txt").write_text("0 0.5 0.5 0.2\n")
+    loader = DetectionLoader([str(image)], tmp_path / "train.txt", head, .2, .1, 1.5, 1.5, workers=1,
+                             processes=True)
+    try:
+        with pytest.raises(DarknetError, match="train.txt: no usable image found in 100 draws"):
+            loader.draw(0, 2, 64, 64)
+    finally:
+        loader.close()
+    assert "a.txt:1:" in capfd.readouterr().err
 
 
 @pytest.mark.cuda

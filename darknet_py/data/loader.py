@@ -18,30 +18,40 @@ class DetectionLoader(RandomSamples):
 
     def __init__(self, paths, list_path, head, jitter, hue, saturation, exposure, seed=0, workers=2, rank=0,
                  augmentation="place", flips=True, world=1, compiled=True, depth=1, allocate=None,
-                 letter_box=False):
-        super().__init__(paths, list_path, seed, workers, rank, world, allocate)
+                 letter_box=False, processes=False):
+        super().__init__(paths, list_path, seed, workers, rank, world, allocate, processes)
         self.classes = head.classes if head.class_map is None else len(head.class_map)
         self.tree_nodes = 0 if head.tree is None else head.tree.n
         self.map_path = head.map_path
         self.truth_shape = (head.max_boxes, 5)
-        # the augmentation with its options and kernels bound once; the compiled kernels give
-        # the reference's numbers to the bit, without the GIL
-        place = augmentation == "place"
-        options = dict(jitter=jitter, hue=hue, saturation=saturation, exposure=exposure, max_boxes=head.max_boxes,
-                       flips=flips)
-        if not place:
-            options["letter_box"] = bool(letter_box)
-        if compiled:
-            from . import compiled as kernels
-            options.update(distort=kernels.distort_image, flip_image=kernels.flip_image)
-            if place:
-                options["place"] = kernels.place_image
-            else:
-                options["resize"] = kernels.resize_image
-        self.augment = partial(place_detection if place else augment_detection, **options)
+        self.options = dict(jitter=jitter, hue=hue, saturation=saturation, exposure=exposure,
+                            max_boxes=head.max_boxes, flips=flips)
+        self.place, self.compiled = augmentation == "place", compiled
+        if not self.place:
+            self.options["letter_box"] = bool(letter_box)
+        self.bind_augmentation()
         self.prefetch = ThreadPoolExecutor(max_workers=1)    # the next batches, made in turn
         self.pending = {}                                     # (batch, n, w, h): future
         self.depth = depth
+
+    local_attributes = RandomSamples.local_attributes + ("augment", "prefetch", "pending")
+
+    def __setstate__(self, state):            # in a worker process
+        self.__dict__.update(state)
+        self.bind_augmentation()
+
+    def bind_augmentation(self):
+        """The augmentation with its options and kernels bound once; the compiled kernels give
+        the reference's numbers to the bit, without the GIL."""
+        options = dict(self.options)
+        if self.compiled:
+            from . import compiled as kernels
+            options.update(distort=kernels.distort_image, flip_image=kernels.flip_image)
+            if self.place:
+                options["place"] = kernels.place_image
+            else:
+                options["resize"] = kernels.resize_image
+        self.augment = partial(place_detection if self.place else augment_detection, **options)
 
     def annotation(self, index):
         rows, problems = read_labels(label_path(self.paths[index]), self.classes, tree_nodes=self.tree_nodes,

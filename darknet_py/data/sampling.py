@@ -1,5 +1,5 @@
 """Training samples drawn at random with replacement from a list of images (darknet
-get_random_paths), made in worker threads, every random draw seeded by (seed, batch, the
+get_random_paths), made in worker threads or processes, every random draw seeded by (seed, batch, the
 sample's place in the whole batch of all ranks) so a resumed run draws what an uninterrupted one
 would, and ranks draw between them what one process would. A sample whose image or annotation is
 unusable is warned about once (file and line) and another image takes its place."""
@@ -18,19 +18,37 @@ class RandomSamples:
     warned), how an image and its annotation become an (input [3, h, w], truth) pair (``make``)
     and the shape of a truth (``truth_shape``).
 
-    The workers write each sample into its row of the batch as they finish (no copy of the
-    whole batch on one thread after the last). The batch comes from ``allocate(shape)``, the
-    backend's host memory: pinned on CUDA, so the copy to the device runs asynchronously."""
+    The batch comes from ``allocate(shape)``, the backend's host memory (pinned on CUDA, so the
+    copy to the device runs asynchronously). Worker threads write each sample into its row as
+    they finish; worker processes (``processes=True``, worker_processes.py) into a shared batch
+    the loader copies out. A worker process holds a copy of the loader (``__getstate__``), so
+    its annotations are read, and a bad one warned about, once per worker."""
 
     truth_shape: tuple
 
-    def __init__(self, paths, list_path, seed=0, workers=2, rank=0, world=1, allocate=None):
-        self.allocate = allocate or (lambda shape: np.empty(shape, dtype=np.float32))
+    def __init__(self, paths, list_path, seed=0, workers=2, rank=0, world=1, allocate=None, processes=False):
+        self.allocate = allocate
         self.paths = list(paths)
         self.list_path = str(list_path)
         self.seed, self.rank, self.world = seed, rank, world
-        self.pool = ThreadPoolExecutor(max_workers=max(1, workers))
         self.annotations = {}
+        self.workers, self.in_processes = max(1, workers), processes
+        self.pool = None           # started at the first batch, when the subclass is complete
+
+    local_attributes = ("pool", "allocate")
+
+    def __getstate__(self):
+        """What a worker process is sent: the loader less its pools and the trainer's memory."""
+        return {key: value for key, value in self.__dict__.items() if key not in self.local_attributes}
+
+    def _workers(self):
+        if self.pool is None:
+            if self.in_processes:
+                from .worker_processes import WorkerProcesses
+                self.pool = WorkerProcesses(self, self.workers)
+            else:
+                self.pool = ThreadPoolExecutor(max_workers=self.workers)
+        return self.pool
 
     def annotation(self, index):
         raise NotImplementedError
@@ -63,13 +81,18 @@ class RandomSamples:
         # sample k of rank r is sample r*n + k of the whole batch: the processes of a distributed
         # run draw, between them, the images one process of their total batch would draw
         seeds = np.random.SeedSequence([self.seed, batch_num, 0]).spawn(n * self.world)[self.rank * n:][:n]
-        inputs = self.allocate((n, 3, h, w))        # load_image gives 3 channels, as darknet's
+        shape = (n, 3, h, w)                        # load_image gives 3 channels, as darknet's
         truths = np.empty((n, *self.truth_shape), dtype=np.float32)
+        inputs = np.empty(shape, np.float32) if self.allocate is None else self.allocate(shape)
+        if self.in_processes:
+            self._workers().fill(seeds, inputs, truths)
+            return inputs, truths
 
         def fill(k):        # NumPy copies without the GIL
             inputs[k], truths[k] = self.sample(np.random.default_rng(seeds[k]), w, h)
-        list(self.pool.map(fill, range(n)))
+        list(self._workers().map(fill, range(n)))
         return inputs, truths
 
     def close(self):
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)

@@ -121,7 +121,7 @@ class MapCheck:
 
 def train_detector(datacfg, cfgfile, weightfile=None, backend=("numpy", None, "fp32"), clear=False,
                    seed=0, max_batches=None, chart=None, workers=2, rank=0, world=1,
-                   reduce_gradients=None, calc_map=False, prefetch=1, out=print):
+                   reduce_gradients=None, calc_map=False, prefetch=1, worker_processes=False, out=print):
     data = DataConfig(datacfg)
     train_list = data.file("train", "data/train.list")
     backup = Path(data.get("backup", "backup"))
@@ -144,7 +144,8 @@ def train_detector(datacfg, cfgfile, weightfile=None, backend=("numpy", None, "f
     loader = DetectionLoader(paths, train_list, region, region.jitter, net.net.hue,
                              net.net.saturation, net.net.exposure, seed=seed, workers=workers, rank=rank,
                              augmentation=net.net.augmentation, flips=bool(net.net.flip), world=world,
-                             depth=prefetch, allocate=net.backend.host_buffer, letter_box=net.net.letter_box)
+                             depth=prefetch, allocate=net.backend.host_buffer, letter_box=net.net.letter_box,
+                             processes=worker_processes)
     base_width = net.width
     chart = Chart(chart) if chart and rank == 0 else None
     avg_loss = avg_time = -1.0
