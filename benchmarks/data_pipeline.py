@@ -6,11 +6,12 @@ beside the training step's images/s on the same machine and backend, in one sitt
 
 usage: python benchmarks/data_pipeline.py [-images 64] [-size 416] [-batch 16] [-batches 6]
                                           [-cfg yolov2-tiny-voc] [-backend numba]
-                                          [-augmentation place|crop] [-repeat 3]
+                                          [-augmentation place|crop] [-prefetch 2] [-repeat 3]
 
 The images are made here: VOC-sized JPEGs (500x375, quality 90) of shapes on textured
-backgrounds, two to four boxes each. Each loader draws -batches batches of -batch samples at
--size after one batch of warm-up (Numba compiles its kernels once, then caches them). The step
+backgrounds, two to four boxes each. Each loader gives -batches batches of -batch samples at
+-size as the trainer asks for them (its -prefetch batches made ahead), after two batches of
+warm-up (Numba compiles its kernels once, then caches them; worker processes start). The step
 rate is one train_step of the cfg at -size on -backend, batch -batch, after one warm-up step.
 A loader at or above the step rate keeps training fed."""
 import argparse
@@ -45,16 +46,17 @@ PIPELINES = {"reference": dict(compiled=False), "compiled": dict(compiled=True),
              "compiled, processes": dict(compiled=True, processes=True)}
 
 
-def loader_rate(paths, head, net, size, batch, batches, workers, pipeline, augmentation):
+def loader_rate(paths, head, net, size, batch, batches, workers, pipeline, augmentation, depth):
     from darknet_py.data.loader import DetectionLoader
     loader = DetectionLoader(paths, "bench.list", head, head.jitter, net.net.hue or .1, net.net.saturation or 1.5,
-                             net.net.exposure or 1.5, workers=workers, augmentation=augmentation,
+                             net.net.exposure or 1.5, workers=workers, augmentation=augmentation, depth=depth,
                              **PIPELINES[pipeline])
     try:
-        loader.draw(0, batch, size, size)                 # warm-up: compile, first decode
+        loader.batch(0, batch, size, size)                # warm-up: compile, first decode
+        loader.batch(1, batch, size, size)
         start = time.perf_counter()
-        for b in range(1, batches + 1):
-            loader.draw(b, batch, size, size)
+        for b in range(2, batches + 2):                   # as the trainer asks: the next -prefetch made ahead
+            loader.batch(b, batch, size, size)
         return batches * batch / (time.perf_counter() - start)
     finally:
         loader.close()
@@ -69,6 +71,7 @@ def main():
     ap.add_argument("-cfg", default="yolov2-tiny-voc")
     ap.add_argument("-backend", default="numba")
     ap.add_argument("-augmentation", default="place", choices=("place", "crop"))
+    ap.add_argument("-prefetch", type=int, default=2, help="batches made ahead, as detector train's -prefetch")
     ap.add_argument("-repeat", type=int, default=3, help="rounds of the four loaders; medians are printed")
     a = ap.parse_args()
 
@@ -83,7 +86,7 @@ def main():
         for _ in range(a.repeat):         # taken in turn: the machine's speed wanders over minutes
             for pipeline, workers in runs:
                 runs[pipeline, workers].append(loader_rate(paths, head, net, a.size, a.batch, a.batches, workers,
-                                                           pipeline, a.augmentation))
+                                                           pipeline, a.augmentation, a.prefetch))
         rates = {key: float(np.median(values)) for key, values in runs.items()}
         if (net.width, net.height) != (a.size, a.size):
             net.resize(a.size, a.size)
@@ -95,7 +98,7 @@ def main():
         net.train_step(x, truth, log=lambda line: None)
         step_rate = net.net.batch / (time.perf_counter() - start)
     print(f"detection loader, {a.augmentation} augmentation, {a.images} JPEGs of 500x375 -> {a.size}x{a.size}, "
-          f"{a.batches} batches of {a.batch}, medians of {a.repeat} rounds")
+          f"{a.batches} batches of {a.batch}, -prefetch {a.prefetch}, medians of {a.repeat} rounds")
     for workers in (1, 2):
         ref = rates["reference", workers]
         label = f"{workers} worker{'s' if workers > 1 else ' '}"

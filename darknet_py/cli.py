@@ -15,7 +15,7 @@ USAGES = {
                      "[-out predictions] [-ext_output] [-dont_show] [-json FILE] " + BACKEND_FLAGS
                      + "   (Darknet's defaults; AlexeyAB's users pass -thresh .25; draws predictions.jpg)",
     "detector train": "detector train DATA CFG [WEIGHTS] [-clear] [-chart chart.png] [-map] [-max_batches N] [-seed 0] "
-                      "[-workers 2] [-worker_processes] [-prefetch 1] [-dont_show] " + BACKEND_FLAGS,
+                      "[-workers 2] [-worker_processes] [-prefetch 2] [-dont_show] " + BACKEND_FLAGS,
     "detector valid": "detector valid DATA CFG WEIGHTS [-out PREFIX] [-batch N] " + BACKEND_FLAGS,
     "detector recall": "detector recall DATA CFG WEIGHTS " + BACKEND_FLAGS,
     "detector map": "detector map DATA CFG WEIGHTS [-iou_thresh 0.5] [-points 0|11|101] [-thresh .25] [-hier .5] "
@@ -205,7 +205,7 @@ def detector_train(args):
     args.flag("-dont_show")
     options = dict(clear=args.flag("-clear"), chart=args.str("-chart"), seed=args.int("-seed", 0),
                    max_batches=args.int("-max_batches", 0, 0) or None, workers=args.int("-workers", 2, 1),
-                   calc_map=args.flag("-map"), prefetch=args.int("-prefetch", 1, 1, 64),
+                   calc_map=args.flag("-map"), prefetch=args.int("-prefetch", 2, 1, 64),
                    worker_processes=args.flag("-worker_processes"))
     backend = backend_choice(args)
     datacfg, cfg, weights = args.positional(2, 1)

@@ -1,5 +1,6 @@
-"""Training batches for a region network, made in worker threads, ``depth`` batches ahead
-(darknet: load_data with DETECTION_DATA, in its own thread, one ahead)."""
+"""Training batches for a region network, made by worker threads or processes, ``depth``
+batches ahead (darknet: load_data with DETECTION_DATA, in its own thread, one ahead; two ahead
+keep two workers busier: they start on the second while the first's last samples are made)."""
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
@@ -17,7 +18,7 @@ class DetectionLoader(RandomSamples):
     map's lines), and class-only labels of its tree's nodes where it has a tree."""
 
     def __init__(self, paths, list_path, head, jitter, hue, saturation, exposure, seed=0, workers=2, rank=0,
-                 augmentation="place", flips=True, world=1, compiled=True, depth=1, allocate=None,
+                 augmentation="place", flips=True, world=1, compiled=True, depth=2, allocate=None,
                  letter_box=False, processes=False):
         super().__init__(paths, list_path, seed, workers, rank, world, allocate, processes)
         self.classes = head.classes if head.class_map is None else len(head.class_map)
@@ -30,7 +31,9 @@ class DetectionLoader(RandomSamples):
         if not self.place:
             self.options["letter_box"] = bool(letter_box)
         self.bind_augmentation()
-        self.prefetch = ThreadPoolExecutor(max_workers=1)    # the next batches, made in turn
+        # the next batches, made at once: the workers start on one while the other's last samples
+        # are still being made
+        self.prefetch = ThreadPoolExecutor(max_workers=max(1, depth))
         self.pending = {}                                     # (batch, n, w, h): future
         self.depth = depth
 

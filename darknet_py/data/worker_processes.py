@@ -126,11 +126,11 @@ class WorkerProcesses:
         try:
             for k, future in enumerate(futures):
                 truths[k] = future.result()
+                inputs[k] = shared[k]          # while the workers make the rest
         except BaseException:
             for future in futures:
                 future.cancel()
             raise               # the file is not reused: a worker may still be writing into it
-        inputs[:] = shared
         with self.lock:
             self.free.append((path, shared))
 

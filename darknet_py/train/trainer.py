@@ -121,7 +121,7 @@ class MapCheck:
 
 def train_detector(datacfg, cfgfile, weightfile=None, backend=("numpy", None, "fp32"), clear=False,
                    seed=0, max_batches=None, chart=None, workers=2, rank=0, world=1,
-                   reduce_gradients=None, calc_map=False, prefetch=1, worker_processes=False, out=print):
+                   reduce_gradients=None, calc_map=False, prefetch=2, worker_processes=False, out=print):
     data = DataConfig(datacfg)
     train_list = data.file("train", "data/train.list")
     backup = Path(data.get("backup", "backup"))
