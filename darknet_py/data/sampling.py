@@ -3,6 +3,7 @@ get_random_paths), made in worker threads or processes, every random draw seeded
 sample's place in the whole batch of all ranks) so a resumed run draws what an uninterrupted one
 would, and ranks draw between them what one process would. A sample whose image or annotation is
 unusable is warned about once (file and line) and another image takes its place."""
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -34,20 +35,22 @@ class RandomSamples:
         self.annotations = {}
         self.workers, self.in_processes = max(1, workers), processes
         self.pool = None           # started at the first batch, when the subclass is complete
+        self.starting = threading.Lock()
 
-    local_attributes = ("pool", "allocate")
+    local_attributes = ("pool", "allocate", "starting")
 
     def __getstate__(self):
         """What a worker process is sent: the loader less its pools and the trainer's memory."""
         return {key: value for key, value in self.__dict__.items() if key not in self.local_attributes}
 
     def _workers(self):
-        if self.pool is None:
-            if self.in_processes:
-                from .worker_processes import WorkerProcesses
-                self.pool = WorkerProcesses(self, self.workers)
-            else:
-                self.pool = ThreadPoolExecutor(max_workers=self.workers)
+        with self.starting:         # batches are made at once by the prefetch threads
+            if self.pool is None:
+                if self.in_processes:
+                    from .worker_processes import WorkerProcesses
+                    self.pool = WorkerProcesses(self, self.workers)
+                else:
+                    self.pool = ThreadPoolExecutor(max_workers=self.workers)
         return self.pool
 
     def annotation(self, index):
