@@ -11,6 +11,7 @@ from .cfg import head_classes
 from .data.datafile import DataConfig
 from .data.image import load_image, save_image
 from .data.labels import read_list
+from .data.read_ahead import read_ahead
 from .data.sources import image_sources, is_many
 from .detection.detector import detect, detection_layer, json_objects
 from .detection.draw import draw_and_describe
@@ -38,11 +39,14 @@ def test_detector(datacfg, cfg, weights, filename, thresh, hier_thresh, nms, out
     net = load_verbose(cfg, weights, backend)
     names = data.names(detection_layer(net).classes)
     frames, failed = [], 0
-    for path in image_sources(filename):
+    sources = image_sources(filename)
+    # a folder or list: the next images decoded and letterboxed on reader threads meanwhile
+    prepared = read_ahead(sources, net.width, net.height, ahead=2) if many else ((path, None) for path in sources)
+    for path, reading in prepared:
         try:
-            image = load_image(path)
+            image, sized = reading.result() if reading else (load_image(path), None)
             start = time.time()
-            result = detect(net, image, thresh, hier_thresh, nms)
+            result = detect(net, image, thresh, hier_thresh, nms, sized=sized)
         except DarknetError as err:
             err = err if err.path else DarknetError(err.message, path)
             if not many:

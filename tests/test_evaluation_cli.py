@@ -10,6 +10,7 @@ from helpers import REPO
 from darknet_py.cli import main
 from darknet_py.data.shapes_dataset import make as make_shapes
 from darknet_py.evaluate.anchors import kmeans_anchors
+from darknet_py.evaluate.validate import printed_corners
 
 CFG = REPO / "cfg" / "yolov2-tiny-shapes.cfg"
 
@@ -83,6 +84,34 @@ def test_map_in_batches_equals_one_at_a_time(mini, capsys):
                      "-backend", "numpy", "-batch", batch]) == 0
         reports.append(capsys.readouterr().out)
     assert "ap = " in reports[0] and reports[0] == reports[1]
+
+
+def test_valid_prints_corners_as_floats():
+    """print_detector_detections works each corner in double and stores it in a float before
+    printf: x 127.9 (a float), w 0 gives xmin 128.899994, where the double would print 128.900002."""
+    box = np.array([[127.9, 50.0, 0.0, 400.0]], np.float32)
+    corners = printed_corners(box, 500, 375, one=1)
+    assert [f"{v:f}" for v in corners[0].tolist()] == ["128.899994", "1.000000", "128.899994", "251.000000"]
+    assert f"{float(box[0, 0]) + 1:f}" == "128.900002"
+
+
+def test_valid_stops_at_an_unreadable_image(mini, tmp_path, capsys, monkeypatch):
+    """An image the reader threads cannot decode ends detector valid with one line naming it,
+    and no results file is written."""
+    root, weights = mini
+    monkeypatch.chdir(tmp_path)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 not a jpeg")
+    paths = (root / "valid.txt").read_text().split()
+    listing = tmp_path / "valid.txt"
+    listing.write_text("\n".join(paths[:2] + [str(broken)] + paths[2:]) + "\n")
+    data = tmp_path / "broken.data"
+    data.write_text(f"classes=4\nvalid={listing}\nnames={root / 'shapes.names'}\n")
+    capsys.readouterr()
+    assert main(["detector", "valid", str(data), str(CFG), str(weights), "-batch", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert str(broken) in err[-1] and not any("Traceback" in line for line in err)
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
 
 
 def test_batch_detector_test_on_folder_and_list(mini, tmp_path, capsys, monkeypatch):

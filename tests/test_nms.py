@@ -7,8 +7,8 @@ import pytest
 from helpers import DARKNET_CFG
 
 import darknet_py
-from darknet_py.boxes import box_diou_matrix
-from darknet_py.detection.nms import nms_sort
+from darknet_py.boxes import box_diou_matrix, box_iou_matrix
+from darknet_py.detection.nms import nms_sort, suppress
 from darknet_py.detection.region import Detections
 
 
@@ -48,6 +48,23 @@ def test_each_kind_keeps_what_its_overlap_allows(kind, kept):
     assert box_diou_matrix(dets.boxes, .6)[0, 1] < .45 < 0.5
     nms_sort(dets, .45, kind, .6)
     assert int((dets.prob > 0).sum()) == kept
+
+
+def test_the_compiled_suppression_is_the_loop_it_compiles():
+    """do_nms_sort's inner loop compiled and interpreted (suppress.py_func) zero the same
+    probabilities, exactly, over a crowd of overlapping boxes with some already zero."""
+    rng = np.random.default_rng(5)
+    boxes = rng.uniform(.3, .7, (300, 4)).astype(np.float32)
+    ious = box_iou_matrix(boxes)
+    prob = rng.random(300).astype(np.float32) * (rng.random(300) > .2)
+    ranked = np.argsort(-prob, kind="stable")
+    ranked = ranked[prob[ranked] > 0]
+    rows = rng.permutation(300)
+    compiled, interpreted = prob.copy(), prob.copy()
+    suppress(ranked, rows, ious[rows][:, rows], compiled, np.float32(.45))
+    suppress.py_func(ranked, rows, ious[rows][:, rows], interpreted, np.float32(.45))
+    assert np.array_equal(compiled, interpreted)
+    assert 0 < int((compiled > 0).sum()) < int((prob > 0).sum())
 
 
 def test_yolov4_heads_read_their_nms_kind():

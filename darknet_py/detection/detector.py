@@ -58,25 +58,30 @@ def decode_outputs(net, outputs, w, h, thresh, hier_thresh, relative, class_map=
                  for head, out in zip(heads, outputs)])
 
 
-def network_detections(net, images, sized, thresh, hier_thresh, relative, class_map=None):
-    """darknet get_network_boxes for each image."""
-    return [decode_outputs(net, outputs, image.shape[2], image.shape[1], thresh, hier_thresh, relative, class_map)
-            for image, outputs in zip(images, head_outputs(net, sized))]
+def decoded_results(net, images, outputs, thresh, hier_thresh, nms, relative, class_map=None):
+    """darknet get_network_boxes and the head's NMS for each image, from ``head_outputs``."""
+    results = []
+    for image, image_outputs in zip(images, outputs):
+        dets = decode_outputs(net, image_outputs, image.shape[2], image.shape[1], thresh, hier_thresh, relative,
+                              class_map)
+        results.append(Result(dets, nms_order(net, dets, nms)))
+    return results
 
 
 def detect(net, image: np.ndarray, thresh: float = .5, hier_thresh: float = .5, nms: float = .45,
-           relative: bool = True) -> Result:
-    """Letterbox ``image`` [3, H, W] to the net, run it, decode and NMS the boxes
-    (image-relative, or pixels with ``relative=False``)."""
-    return detect_batch(net, [image], thresh, hier_thresh, nms, relative)[0]
+           relative: bool = True, sized: np.ndarray | None = None) -> Result:
+    """Letterbox ``image`` [3, H, W] to the net (unless ``sized`` is it, letterboxed already),
+    run it, decode and NMS the boxes (image-relative, or pixels with ``relative=False``)."""
+    if sized is None:
+        return detect_batch(net, [image], thresh, hier_thresh, nms, relative)[0]
+    return decoded_results(net, [image], head_outputs(net, sized[None]), thresh, hier_thresh, nms, relative)[0]
 
 
 def detect_batch(net, images: list, thresh: float = .5, hier_thresh: float = .5, nms: float = .45,
                  relative: bool = True, class_map=None) -> list[Result]:
     """``detect`` for several images in one network pass (a batch: faster on a GPU)."""
     sized = np.stack([letterbox_image(image, net.width, net.height) for image in images])
-    return [Result(dets, nms_order(net, dets, nms))
-            for dets in network_detections(net, images, sized, thresh, hier_thresh, relative, class_map)]
+    return decoded_results(net, images, head_outputs(net, sized), thresh, hier_thresh, nms, relative, class_map)
 
 
 def nms_order(net, dets, nms):

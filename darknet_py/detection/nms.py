@@ -1,9 +1,26 @@
 """darknet box.c: do_nms_sort and do_nms_obj, in float32 like Darknet."""
+import numba
 import numpy as np
 
 from ..boxes import box_diou_matrix, box_iou, box_iou_matrix
 
 F = np.float32
+
+
+@numba.njit(cache=True, nogil=True)
+def suppress(ranked, rows, ious, prob, nms):
+    """do_nms_sort's inner loop for one class: each box of ``ranked`` (best first) whose
+    probability is still above zero zeroes those after it that overlap it by more than ``nms``.
+    ``rows[k]``: box k's row and column in ``ious``. Compiled, as an image at a low threshold
+    (detector valid's .005) holds hundreds of boxes per class; ``suppress.py_func`` is the same
+    loop interpreted (the tests hold the two together)."""
+    for i in range(len(ranked)):
+        a = ranked[i]
+        if prob[a] == 0:
+            continue
+        for j in range(i + 1, len(ranked)):
+            if ious[rows[a], rows[ranked[j]]] > nms:
+                prob[ranked[j]] = 0
 
 
 def do_nms_sort(dets, nms, overlap=box_iou_matrix):
@@ -34,11 +51,9 @@ def do_nms_sort(dets, nms, overlap=box_iou_matrix):
     for c in np.flatnonzero((prob[active] > 0).any(axis=0)):
         active = active[np.argsort(-prob[active, c], kind="stable")]
         ranked = active[prob[active, c] > 0]         # a zero neither suppresses nor changes
-        for i, a in enumerate(ranked):
-            if prob[a, c] == 0:
-                continue
-            rest = ranked[i + 1:]
-            prob[rest[ious[where[a], where[rest]] > F(nms)], c] = 0
+        column = np.ascontiguousarray(prob[:, c])
+        suppress(ranked, where, ious, column, F(nms))
+        prob[:, c] = column
     order[:total] = active
     return order
 

@@ -3,6 +3,8 @@
 validate_detector_map for the mAP report)."""
 import io
 import sys
+from contextlib import closing
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,8 @@ from ..boxes import box_iou
 from ..data.datafile import DataConfig
 from ..data.image import load_image, resize_image
 from ..data.labels import label_path, read_labels, read_list
-from ..detection.detector import detect_batch, detection_layer
+from ..data.read_ahead import read_ahead
+from ..detection.detector import decoded_results, detection_layer, head_outputs
 from ..detection.nms import do_nms_obj
 from ..detection.region import get_region_detections
 from ..errors import DarknetError
@@ -28,6 +31,7 @@ COCO_IDS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 2
 
 
 IMAGENET_CLASSES = 200     # darknet validate_detector: eval=imagenet scores the 200 detection classes
+F = np.float32
 
 
 def validation_list(data):
@@ -70,21 +74,28 @@ def pixel_corners(box, w, h):
 
 def detections_over(net, paths, thresh, nms, hier=.5, desc="valid", batch=1, class_map=None):
     """Yield (index, path, width, height, Result with pixel boxes) for every image, with a
-    progress bar on stderr; ``batch`` images go through the network at a time, the next ones
-    decoded on another thread meanwhile (Pillow's decode runs without the GIL)."""
+    progress bar on stderr. ``batch`` images go through the network at a time; reader threads
+    decode and letterbox the next two batches meanwhile, and a batch's boxes are decoded and
+    NMSed on another thread while the network runs the next, so the network waits on neither."""
     from concurrent.futures import ThreadPoolExecutor
-    chunks = [paths[start:start + batch] for start in range(0, len(paths), batch)]
+    finished = None           # (index of its first image, its paths, its images, its results' future)
     with tqdm(total=len(paths), desc=desc, unit="img", file=sys.stderr, disable=len(paths) < 2) as bar, \
-            ThreadPoolExecutor(max_workers=1) as reader:
-        pending = reader.submit(lambda: [load_image(path) for path in chunks[0]]) if chunks else None
-        for n, chunk in enumerate(chunks):
-            images = pending.result()
-            if n + 1 < len(chunks):
-                pending = reader.submit(lambda chunk=chunks[n + 1]: [load_image(path) for path in chunk])
-            results = detect_batch(net, images, thresh, hier, nms, relative=False, class_map=class_map)
-            for offset, (path, image, result) in enumerate(zip(chunk, images, results)):
-                yield n * batch + offset, path, image.shape[2], image.shape[1], result
-            bar.update(len(chunk))
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="darknet_py-decode") as decoder, \
+            closing(read_ahead(paths, net.width, net.height, ahead=2 * batch)) as reading:
+        for start in range(0, len(paths) + batch, batch):
+            chunk = [(path, *future.result()) for path, future in islice(reading, batch)]
+            if chunk:
+                names, images, sized = zip(*chunk)
+                outputs = head_outputs(net, np.stack(sized))
+                decoding = decoder.submit(decoded_results, net, images, outputs, thresh, hier, nms, False, class_map)
+            if finished is not None:
+                first, done, shown, results = finished
+                for offset, (path, image, result) in enumerate(zip(done, shown, results.result())):
+                    yield first + offset, path, image.shape[2], image.shape[1], result
+                bar.update(len(done))
+            if not chunk:
+                break
+            finished = start, names, images, decoding
 
 
 def data_class_map(data, layer, classes=None):
@@ -119,23 +130,24 @@ def validate_detector(datacfg, net, outfile=None, batch=1):
     single = kind in ("coco", "imagenet")
     lines = [io.StringIO() for _ in range(1 if single else classes)]
     for index, path, w, h, result in detections_over(net, paths, .005, .45, batch=batch, class_map=class_map):
-        dets = result.dets
-        for i in result.order:
-            if kind == "coco":
-                image_id = coco_image_id(path)
-                xmin, ymin, xmax, ymax = clamped_corners(dets.boxes[i], w, h)
-                for j in np.flatnonzero(dets.prob[i]):
-                    cat = COCO_IDS[j] if classes == 80 else int(j)
-                    lines[0].write(f'{{"image_id":{image_id}, "category_id":{cat}, "bbox":[{xmin:f}, '
-                                   f'{ymin:f}, {xmax - xmin:f}, {ymax - ymin:f}], "score":{dets.prob[i, j]:f}}},\n')
-            elif imagenet:           # darknet print_imagenet_detections: 1-based image and class
-                xmin, ymin, xmax, ymax = clamped_corners(dets.boxes[i], w, h)
-                for j in np.flatnonzero(dets.prob[i, :classes]):
-                    lines[0].write(f"{index + 1} {j + 1} {dets.prob[i, j]:f} {xmin:f} {ymin:f} {xmax:f} {ymax:f}\n")
-            else:
-                xmin, ymin, xmax, ymax = pixel_corners(dets.boxes[i], w, h)
-                for j in np.flatnonzero(dets.prob[i]):
-                    lines[j].write(f"{basecfg(path)} {dets.prob[i, j]:f} {xmin:f} {ymin:f} {xmax:f} {ymax:f}\n")
+        dets, order = result.dets, result.order
+        rows, columns = np.nonzero(dets.prob[order, :classes])   # Darknet's loops: box, then class
+        probs = dets.prob[order[rows], columns].tolist()
+        corners = printed_corners(dets.boxes[order[rows]], w, h, one=0 if single else 1)
+        if kind == "coco":               # darknet print_cocos: x, y, w, h of the clamped box
+            image_id = coco_image_id(path)
+            corners[:, 2:] -= corners[:, :2]
+            for j, p, (x, y, bw, bh) in zip(columns.tolist(), probs, corners.tolist()):
+                cat = COCO_IDS[j] if classes == 80 else j
+                lines[0].write(f'{{"image_id":{image_id}, "category_id":{cat}, "bbox":[{x:f}, {y:f}, {bw:f}, '
+                               f'{bh:f}], "score":{p:f}}},\n')
+        elif imagenet:                   # darknet print_imagenet_detections: 1-based image and class
+            for j, p, (xmin, ymin, xmax, ymax) in zip(columns.tolist(), probs, corners.tolist()):
+                lines[0].write(f"{index + 1} {j + 1} {p:f} {xmin:f} {ymin:f} {xmax:f} {ymax:f}\n")
+        else:                            # darknet print_detector_detections: a file per class
+            name = basecfg(path)
+            for j, p, (xmin, ymin, xmax, ymax) in zip(columns.tolist(), probs, corners.tolist()):
+                lines[j].write(f"{name} {p:f} {xmin:f} {ymin:f} {xmax:f} {ymax:f}\n")
     if kind == "coco":
         texts = {prefix / f"{outfile or 'coco_results'}.json": "[\n" + lines[0].getvalue().rstrip(",\n") + "\n]\n"}
     elif imagenet:
@@ -146,11 +158,17 @@ def validate_detector(datacfg, net, outfile=None, batch=1):
     return list(texts)
 
 
-def clamped_corners(box, w, h):
-    """A centre-size box in pixels to corners clamped to the image (print_cocos,
-    print_imagenet_detections)."""
-    x, y, bw, bh = (float(v) for v in box)
-    return max(x - bw / 2, 0.), max(y - bh / 2, 0.), min(x + bw / 2, float(w)), min(y + bh / 2, float(h))
+def printed_corners(boxes, w, h, one):
+    """Centre-size boxes [N, 4] in pixels to the corners Darknet prints, [N, 4] float32: each
+    worked in double and stored in a float (``float xmin = x - w/2. + one``), then clamped to
+    [one, w] and [one, h] (print_detector_detections: one=1; print_cocos and
+    print_imagenet_detections: one=0)."""
+    x, y, bw, bh = np.asarray(boxes, dtype=np.float64).T
+    corners = np.stack([x - bw / 2 + one, y - bh / 2 + one, x + bw / 2 + one, y + bh / 2 + one], axis=1).astype(F)
+    corners[:, :2] = np.maximum(corners[:, :2], F(one))
+    corners[:, 2] = np.minimum(corners[:, 2], F(w))
+    corners[:, 3] = np.minimum(corners[:, 3], F(h))
+    return corners
 
 
 def image_truth(path, w, h, classes):
