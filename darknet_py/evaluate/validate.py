@@ -229,11 +229,11 @@ def validate_detector_map(datacfg, net, iou_thresh=.5, points=0, thresh=.25, out
                                                      class_map=class_map):
         truth, _ = image_truth(path, w, h, classes)
         truths.append(truth)
-        dets = result.dets
-        for i in result.order:
-            corners = pixel_corners(dets.boxes[i], w, h)
-            for j in np.flatnonzero(dets.prob[i]):
-                detections.append(Detection(index, int(j), float(dets.prob[i, j]), corners))
+        dets, order = result.dets, result.order
+        corners = [pixel_corners(box, w, h) for box in dets.boxes[order]]
+        rows, columns = np.nonzero(dets.prob[order])
+        for k, j, p in zip(rows.tolist(), columns.tolist(), dets.prob[order[rows], columns].tolist()):
+            detections.append(Detection(index, j, p, corners[k]))
     results = evaluate(detections, truths, classes, iou_thresh, points)
     unique_truths = sum(len(t.classes) for t in truths)
     out(f" detections_count = {len(detections)}, unique_truth_count = {unique_truths}  ")
