@@ -5,7 +5,7 @@ the same cfg, backend, device and batch, in one sitting.
 
 usage: python benchmarks/train_feed.py [-cfg yolov2-tiny-voc] [-backend numba] [-device cpu]
                                        [-batch 8] [-batches 4] [-images 64] [-size 416]
-                                       [-workers 2] [-worker_processes] [-prefetch 2]
+                                       [-workers 2] [-worker_processes] [-prefetch 2] [-out FILE]
 
 Issue 17's targets, on a GPU (`-backend torch -device cuda -cfg yolov2-voc -batch 64`): train
 within 15% of the step-only rate, valid at 50% of predict's or more. On the CPU the network is
@@ -17,6 +17,7 @@ them), listed for training and validation. The cfg is trained at -size with mult
 of warm-up, timed between the iteration lines it prints. Valid: images/s over the whole list
 after a warm-up pass of one batch, at -batch images a pass."""
 import argparse
+import os
 import re
 import sys
 import tempfile
@@ -72,6 +73,7 @@ def main():
     ap.add_argument("-workers", type=int, default=2)
     ap.add_argument("-worker_processes", action="store_true")
     ap.add_argument("-prefetch", type=int, default=2)
+    ap.add_argument("-out", help="append the figures, dated, to this markdown file (docs/gpu.md)")
     a = ap.parse_args()
 
     import darknet_py
@@ -111,12 +113,25 @@ def main():
 
     where = f"{cfg.name} at {a.size}, {a.backend}{' on ' + a.device if a.device else ''}, batch {a.batch}"
     loader = f"{a.workers} worker {'processes' if a.worker_processes else 'threads'}, -prefetch {a.prefetch}"
-    print(f"{where}; {loader}")
-    print(f"  train_step alone    {step_rate:9.1f} img/s")
-    print(f"  detector train      {train:9.1f} img/s   {train / step_rate:.2f} of the step (target >= 0.85)")
-    print(f"  predict alone       {predict_rate:9.1f} img/s")
-    valid_share = valid_rate / predict_rate
-    print(f"  detector valid      {valid_rate:9.1f} img/s   {valid_share:.2f} of predict (target >= 0.50)")
+    lines = [f"{where}; {loader}",
+             f"  train_step alone    {step_rate:9.1f} img/s",
+             f"  detector train      {train:9.1f} img/s   {train / step_rate:.2f} of the step (target >= 0.85)",
+             f"  predict alone       {predict_rate:9.1f} img/s",
+             f"  detector valid      {valid_rate:9.1f} img/s   {valid_rate / predict_rate:.2f} of predict "
+             "(target >= 0.50)"]
+    print("\n".join(lines))
+    if a.out:
+        with open(a.out, "a") as f:
+            f.write(f"\n### Feeding the network, {time.strftime('%Y-%m-%d')}, {device_name(a.device)} "
+                    f"(benchmarks/train_feed.py)\n\n```\n" + "\n".join(lines) + "\n```\n")
+
+
+def device_name(device):
+    if device and device.startswith("cuda"):
+        import torch
+        return torch.cuda.get_device_name(torch.device(device))
+    import platform
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 
 if __name__ == "__main__":
