@@ -17,10 +17,10 @@ def prepared(path, width, height):
 
 def read_ahead(paths, width, height, ahead, readers=None):
     """Yield (path, future of ``prepared``) in the list's order, ``ahead`` images in flight on
-    ``readers`` threads (the cores, at most 4). A future's result() raises the image's error
+    ``readers`` threads (the cores, at most 8). A future's result() raises the image's error
     (DarknetError naming the file) where the caller reads it; images not yet read when the
     caller stops are dropped."""
-    readers = readers or min(4, os.cpu_count() or 1)
+    readers = readers or min(8, os.cpu_count() or 1)
     pending = deque()
     paths = iter(paths)
     pool = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="darknet_py-reader")
