@@ -15,7 +15,11 @@ The images are made here (VOC-sized JPEGs of shapes, as benchmarks/data_pipeline
 them), listed for training and validation. The cfg is trained at -size with multi-scale off
 (random=0) and batch=-batch subdivisions=1. Train: images/s over -batches iterations after two
 of warm-up, timed between the iteration lines it prints. Valid: images/s over the whole list
-after a warm-up pass of one batch, at -batch images a pass."""
+after a warm-up pass of one batch, at -batch images a pass; then again with the network's pass
+replaced by outputs taken once, the most the rest of valid can feed.
+
+The network is untrained: every one of its boxes passes valid's .005 threshold in several
+classes, the most lines the result files can take (a trained one writes far fewer)."""
 import argparse
 import os
 import re
@@ -59,6 +63,23 @@ def train_rate(data, cfg, backend, batches, workers, processes, prefetch):
     net = train_detector(str(data), str(cfg), backend=backend, max_batches=batches + 2, workers=workers,
                          worker_processes=processes, prefetch=prefetch, out=out)
     return batches * net.net.batch / (stamps[-1] - stamps[1])
+
+
+def valid_without_network(data, net, folder, batch, images):
+    """Images/s of detector valid with the network's pass replaced by a copy of outputs taken
+    once: the rate at which reading, box decoding, NMS and the result files could feed it."""
+    from darknet_py.detection.detector import head_outputs
+    from darknet_py.evaluate import validate
+    from darknet_py.evaluate.validate import validate_detector
+    x = np.random.default_rng(1).random((batch, 3, net.height, net.width), dtype=np.float32)
+    taken = head_outputs(net, x)
+    validate.head_outputs = lambda net, sized: [[out.copy() for out in taken[k % batch]] for k in range(len(sized))]
+    try:
+        start = time.perf_counter()
+        list(validate_detector(str(data), net, str(folder / "feed_"), batch=batch))
+        return images / (time.perf_counter() - start)
+    finally:
+        validate.head_outputs = head_outputs
 
 
 def main():
@@ -110,6 +131,7 @@ def main():
         start = time.perf_counter()
         list(validate_detector(str(data), net, str(folder / "bench_"), batch=a.batch))
         valid_rate = a.images / (time.perf_counter() - start)
+        feed_rate = valid_without_network(data, net, folder, a.batch, a.images)
 
     where = f"{cfg.name} at {a.size}, {a.backend}{' on ' + a.device if a.device else ''}, batch {a.batch}"
     loader = f"{a.workers} worker {'processes' if a.worker_processes else 'threads'}, -prefetch {a.prefetch}"
@@ -118,7 +140,9 @@ def main():
              f"  detector train      {train:9.1f} img/s   {train / step_rate:.2f} of the step (target >= 0.85)",
              f"  predict alone       {predict_rate:9.1f} img/s",
              f"  detector valid      {valid_rate:9.1f} img/s   {valid_rate / predict_rate:.2f} of predict "
-             "(target >= 0.50)"]
+             "(target >= 0.50)",
+             f"  valid, no network   {feed_rate:9.1f} img/s   {feed_rate / predict_rate:.2f} of predict "
+             "(what reading, decoding and writing can feed)"]
     print("\n".join(lines))
     if a.out:
         with open(a.out, "a") as f:

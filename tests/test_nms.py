@@ -8,7 +8,7 @@ from helpers import DARKNET_CFG
 
 import darknet_py
 from darknet_py.boxes import box_diou_matrix, box_iou_matrix
-from darknet_py.detection.nms import nms_sort, suppress
+from darknet_py.detection.nms import nms_sort, pair_overlap, sort_and_suppress, suppress
 from darknet_py.detection.region import Detections
 
 
@@ -50,21 +50,48 @@ def test_each_kind_keeps_what_its_overlap_allows(kind, kept):
     assert int((dets.prob > 0).sum()) == kept
 
 
-def test_the_compiled_suppression_is_the_loop_it_compiles():
-    """do_nms_sort's inner loop compiled and interpreted (suppress.py_func) zero the same
-    probabilities, exactly, over a crowd of overlapping boxes with some already zero."""
+def crowd(n, seed):
+    """n boxes that overlap a lot, with empty, repeated and concentric ones among them."""
+    boxes = np.random.default_rng(seed).uniform(.3, .7, (n, 4)).astype(np.float32)
+    boxes[:10, 2:] = 0
+    boxes[10:20] = boxes[20:30]
+    boxes[30:40, :2] = boxes[40:50, :2]
+    return boxes
+
+
+@pytest.mark.parametrize("beta, matrix", [(-1.0, box_iou_matrix), (.6, lambda b: box_diou_matrix(b, .6)),
+                                          (.8, lambda b: box_diou_matrix(b, .8))])
+def test_the_compiled_overlap_is_the_matrix_to_the_bit(beta, matrix):
+    """suppress takes each pair's IoU (or DIoU) as it reaches it: the same float32 value as
+    box_iou_matrix / box_diou_matrix, NaN where they give NaN (empty boxes)."""
+    boxes = crowd(120, 4)
+    pairs = np.array([[pair_overlap(*a, *b, beta) for b in boxes] for a in boxes], np.float32)
+    expected = matrix(boxes)
+    assert np.array_equal(pairs, expected, equal_nan=True)
+
+
+@pytest.mark.parametrize("beta", [-1.0, .6])
+def test_the_compiled_nms_is_the_code_it_compiles(beta):
+    """do_nms_sort's loops compiled and interpreted (sort_and_suppress.py_func, suppress.py_func:
+    NumPy's stable sort beside Numba's) leave the same order and zero the same probabilities,
+    exactly, over a crowd of overlapping boxes: empty ones, tied probabilities, some zero."""
     rng = np.random.default_rng(5)
-    boxes = rng.uniform(.3, .7, (300, 4)).astype(np.float32)
-    ious = box_iou_matrix(boxes)
-    prob = rng.random(300).astype(np.float32) * (rng.random(300) > .2)
-    ranked = np.argsort(-prob, kind="stable")
-    ranked = ranked[prob[ranked] > 0]
-    rows = rng.permutation(300)
+    boxes = crowd(300, 6)
+    objectness = rng.random(300).astype(np.float32) * (rng.random(300) > .1)
+    prob = np.round(rng.random((300, 4)), 2).astype(np.float32)        # rounded: many ties
+    prob *= (rng.random((300, 4)) > .3) * (objectness > 0)[:, None]
     compiled, interpreted = prob.copy(), prob.copy()
-    suppress(ranked, rows, ious[rows][:, rows], compiled, np.float32(.45))
-    suppress.py_func(ranked, rows, ious[rows][:, rows], interpreted, np.float32(.45))
-    assert np.array_equal(compiled, interpreted)
+    order = sort_and_suppress(objectness, compiled, boxes, np.float32(.45), beta)
+    expected = sort_and_suppress.py_func(objectness, interpreted, boxes, np.float32(.45), beta)
+    assert np.array_equal(order, expected) and np.array_equal(compiled, interpreted)
     assert 0 < int((compiled > 0).sum()) < int((prob > 0).sum())
+    column = prob[:, 0].copy()
+    ranked = np.argsort(-column, kind="stable")
+    ranked = ranked[column[ranked] > 0]
+    by_loop = column.copy()
+    suppress.py_func(ranked, boxes, by_loop, np.float32(.45), beta)
+    suppress(ranked, boxes, column, np.float32(.45), beta)
+    assert np.array_equal(column, by_loop)
 
 
 def test_yolov4_heads_read_their_nms_kind():

@@ -2,36 +2,60 @@
 import numba
 import numpy as np
 
-from ..boxes import box_diou_matrix, box_iou, box_iou_matrix
+from ..boxes import box_iou
 
 F = np.float32
 
 
+NO_DIOU = -1.0      # suppress's ``beta`` for Darknet's IoU
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def pair_overlap(ax, ay, aw, ah, bx, by, bw, bh, beta):
+    """boxes.py's float32 IoU of boxes a and b (centre x, y, width, height), the same operations
+    in the same order, so the same to the bit; with ``beta`` >= 0 AlexeyAB's DIoU
+    (box_diou_matrix: the IoU less (d / c) ** beta, the power taken in double)."""
+    two, zero = F(2), F(0)
+    w = min(ax + aw / two, bx + bw / two) - max(ax - aw / two, bx - bw / two)
+    h = min(ay + ah / two, by + bh / two) - max(ay - ah / two, by - bh / two)
+    inter = zero if (w < zero or h < zero) else w * h
+    iou = inter / (aw * ah + bw * bh - inter)
+    if beta < 0:
+        return iou
+    cw = max(ax + aw / two, bx + bw / two) - min(ax - aw / two, bx - bw / two)
+    ch = max(ay + ah / two, by + bh / two) - min(ay - ah / two, by - bh / two)
+    c = cw * cw + ch * ch
+    if c == zero:
+        return iou
+    d = (ax - bx) * (ax - bx) + (ay - by) * (ay - by)
+    return iou - F(np.float64(d / c) ** beta)
+
+
 @numba.njit(cache=True, nogil=True)
-def suppress(ranked, rows, ious, prob, nms):
+def suppress(ranked, boxes, prob, nms, beta):
     """do_nms_sort's inner loop for one class: each box of ``ranked`` (best first) whose
-    probability is still above zero zeroes those after it that overlap it by more than ``nms``.
-    ``rows[k]``: box k's row and column in ``ious``. Compiled, as an image at a low threshold
-    (detector valid's .005) holds hundreds of boxes per class; ``suppress.py_func`` is the same
-    loop interpreted (the tests hold the two together)."""
+    probability is still above zero zeroes those after it that overlap it by more than ``nms``
+    (pair_overlap, taken only for the pairs the loop reaches)."""
     for i in range(len(ranked)):
         a = ranked[i]
         if prob[a] == 0:
             continue
+        ax, ay, aw, ah = boxes[a, 0], boxes[a, 1], boxes[a, 2], boxes[a, 3]
         for j in range(i + 1, len(ranked)):
-            if ious[rows[a], rows[ranked[j]]] > nms:
-                prob[ranked[j]] = 0
+            b = ranked[j]          # one zeroed already stays zero: its overlap is not needed
+            if prob[b] != 0 and pair_overlap(ax, ay, aw, ah, boxes[b, 0], boxes[b, 1], boxes[b, 2], boxes[b, 3],
+                                             beta) > nms:
+                prob[b] = 0
 
 
-def do_nms_sort(dets, nms, overlap=box_iou_matrix):
-    """Darknet's do_nms_sort on Detections: zeroes suppressed probs in place.
-
-    Returns the order Darknet leaves the array in (indices into the original order):
-    zero-objectness entries swapped to the end, the rest sorted per class in turn
-    (glibc's qsort is a stable merge sort, so ties keep their order). ``overlap``: what a
-    box's overlap with a higher one is (AlexeyAB's diounms_sort is this loop with DIoU)."""
-    order = np.arange(len(dets))
-    objectness = dets.objectness
+@numba.njit(cache=True, nogil=True)
+def sort_and_suppress(objectness, prob, boxes, nms, beta):
+    """do_nms_sort's loops on arrays (prob [N, classes] zeroed in place); returns the order.
+    Compiled, so that an image at detector valid's .005 threshold (hundreds of boxes a class)
+    takes milliseconds and the images of a batch decode on threads at once;
+    ``sort_and_suppress.py_func`` is the same code interpreted (the tests hold the two
+    together, and the golden detections hold them to Darknet's)."""
+    order = np.arange(len(objectness))
     k = len(order) - 1
     i = 0
     while i <= k:                       # darknet swaps each empty entry with the k-th
@@ -40,22 +64,27 @@ def do_nms_sort(dets, nms, overlap=box_iou_matrix):
             k -= 1
         else:
             i += 1
-    total = k + 1
-    prob, boxes = dets.prob, dets.boxes
-    active = order[:total]
-    # only a box with some probability suppresses or is suppressed: their IoUs, taken at once
-    candidates = active[(prob[active] > 0).any(axis=1)]
-    where = np.empty(len(order), dtype=int)
-    where[candidates] = np.arange(len(candidates))
-    ious = overlap(boxes[candidates])
-    for c in np.flatnonzero((prob[active] > 0).any(axis=0)):
-        active = active[np.argsort(-prob[active, c], kind="stable")]
-        ranked = active[prob[active, c] > 0]         # a zero neither suppresses nor changes
-        column = np.ascontiguousarray(prob[:, c])
-        suppress(ranked, where, ious, column, F(nms))
-        prob[:, c] = column
-    order[:total] = active
+    active = order[:k + 1].copy()
+    for c in range(prob.shape[1]):
+        column = prob[:, c]
+        if not (column[active] > 0).any():
+            continue                    # nothing to rank: Darknet's sort would not move a box
+        active = active[np.argsort(-column[active], kind="mergesort")]   # stable, as glibc's qsort
+        suppress(active[column[active] > 0], boxes, column, nms, beta)   # a zero neither suppresses nor changes
+    order[:k + 1] = active
     return order
+
+
+def do_nms_sort(dets, nms, beta=NO_DIOU):
+    """Darknet's do_nms_sort on Detections: zeroes suppressed probs in place.
+
+    Returns the order Darknet leaves the array in (indices into the original order):
+    zero-objectness entries swapped to the end, the rest sorted per class in turn
+    (glibc's qsort is a stable merge sort, so ties keep their order). ``beta`` >= 0: a box's
+    overlap with a higher one is their DIoU with that exponent (AlexeyAB's diounms_sort is
+    this loop with DIoU)."""
+    return sort_and_suppress(dets.objectness, dets.prob, np.ascontiguousarray(dets.boxes, dtype=F), F(nms),
+                             float(beta))
 
 
 def do_nms_obj(dets, nms):
@@ -81,5 +110,4 @@ def nms_sort(dets, nms, kind="default", beta=.6):
     diounms_sort with greedynms (DIoU, exponent .6) or diounms (DIoU, exponent beta_nms)."""
     if kind == "default":
         return do_nms_sort(dets, nms)
-    exponent = GREEDY_BETA if kind == "greedynms" else beta
-    return do_nms_sort(dets, nms, overlap=lambda boxes: box_diou_matrix(boxes, exponent))
+    return do_nms_sort(dets, nms, beta=GREEDY_BETA if kind == "greedynms" else beta)

@@ -2,6 +2,7 @@
 (darknet detector.c:validate_detector, validate_detector_recall; AlexeyAB's
 validate_detector_map for the mAP report)."""
 import io
+import os
 import sys
 from contextlib import closing
 from itertools import islice
@@ -22,6 +23,7 @@ from ..errors import DarknetError
 from ..files import atomic_write_all, check_writable
 from ..tree import read_map
 from .ap import Detection, ImageTruth, evaluate, mean_ap
+from .printf import printf
 
 # darknet coco.c: the 80 COCO category ids in class order
 COCO_IDS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
@@ -75,23 +77,26 @@ def pixel_corners(box, w, h):
 def detections_over(net, paths, thresh, nms, hier=.5, desc="valid", batch=1, class_map=None):
     """Yield (index, path, width, height, Result with pixel boxes) for every image, with a
     progress bar on stderr. ``batch`` images go through the network at a time; reader threads
-    decode and letterbox the next two batches meanwhile, and a batch's boxes are decoded and
-    NMSed on another thread while the network runs the next, so the network waits on neither."""
+    decode and letterbox the next two batches meanwhile, and the images of a batch have their
+    boxes decoded and NMSed on threads while the network runs the next (NumPy's arrays and the
+    compiled suppression let go of the GIL), so the network waits on neither."""
     from concurrent.futures import ThreadPoolExecutor
-    finished = None           # (index of its first image, its paths, its images, its results' future)
+    finished = None           # (index of its first image, its paths, its images, their results' futures)
     with tqdm(total=len(paths), desc=desc, unit="img", file=sys.stderr, disable=len(paths) < 2) as bar, \
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="darknet_py-decode") as decoder, \
+            ThreadPoolExecutor(max_workers=min(batch, os.cpu_count() or 1),
+                               thread_name_prefix="darknet_py-decode") as decoder, \
             closing(read_ahead(paths, net.width, net.height, ahead=2 * batch)) as reading:
         for start in range(0, len(paths) + batch, batch):
             chunk = [(path, *future.result()) for path, future in islice(reading, batch)]
             if chunk:
                 names, images, sized = zip(*chunk)
-                outputs = head_outputs(net, np.stack(sized))
-                decoding = decoder.submit(decoded_results, net, images, outputs, thresh, hier, nms, False, class_map)
+                decoding = [decoder.submit(decoded_results, net, [image], [outputs], thresh, hier, nms, False,
+                                           class_map)
+                            for image, outputs in zip(images, head_outputs(net, np.stack(sized)))]
             if finished is not None:
                 first, done, shown, results = finished
-                for offset, (path, image, result) in enumerate(zip(done, shown, results.result())):
-                    yield first + offset, path, image.shape[2], image.shape[1], result
+                for offset, (path, image, result) in enumerate(zip(done, shown, results)):
+                    yield first + offset, path, image.shape[2], image.shape[1], result.result()[0]
                 bar.update(len(done))
             if not chunk:
                 break
@@ -132,22 +137,22 @@ def validate_detector(datacfg, net, outfile=None, batch=1):
     for index, path, w, h, result in detections_over(net, paths, .005, .45, batch=batch, class_map=class_map):
         dets, order = result.dets, result.order
         rows, columns = np.nonzero(dets.prob[order, :classes])   # Darknet's loops: box, then class
-        probs = dets.prob[order[rows], columns].tolist()
+        probs = dets.prob[order[rows], columns]
         corners = printed_corners(dets.boxes[order[rows]], w, h, one=0 if single else 1)
         if kind == "coco":               # darknet print_cocos: x, y, w, h of the clamped box
-            image_id = coco_image_id(path)
             corners[:, 2:] -= corners[:, :2]
-            for j, p, (x, y, bw, bh) in zip(columns.tolist(), probs, corners.tolist()):
-                cat = COCO_IDS[j] if classes == 80 else j
-                lines[0].write(f'{{"image_id":{image_id}, "category_id":{cat}, "bbox":[{x:f}, {y:f}, {bw:f}, '
-                               f'{bh:f}], "score":{p:f}}},\n')
+            categories = np.array(COCO_IDS)[columns] if classes == 80 else columns
+            line = f'{{"image_id":{coco_image_id(path)}, "category_id":%d, "bbox":[%f, %f, %f, %f], "score":%f}},\n'
+            lines[0].write(printf(line, categories, corners, probs))
         elif imagenet:                   # darknet print_imagenet_detections: 1-based image and class
-            for j, p, (xmin, ymin, xmax, ymax) in zip(columns.tolist(), probs, corners.tolist()):
-                lines[0].write(f"{index + 1} {j + 1} {p:f} {xmin:f} {ymin:f} {xmax:f} {ymax:f}\n")
+            lines[0].write(printf(f"{index + 1} %d %f %f %f %f %f\n", columns + 1, probs, corners))
         else:                            # darknet print_detector_detections: a file per class
-            name = basecfg(path)
-            for j, p, (xmin, ymin, xmax, ymax) in zip(columns.tolist(), probs, corners.tolist()):
-                lines[j].write(f"{name} {p:f} {xmin:f} {ymin:f} {xmax:f} {ymax:f}\n")
+            by_class = np.argsort(columns, kind="stable")
+            text = printf(basecfg(path).replace("%", "%%") + " %f %f %f %f %f\n", probs[by_class], corners[by_class])
+            printed = text.split("\n")          # a list's names hold no newline
+            starts = np.searchsorted(columns[by_class], np.arange(classes + 1))
+            for j in np.flatnonzero(np.diff(starts)):
+                lines[j].write("\n".join(printed[starts[j]:starts[j + 1]]) + "\n")
     if kind == "coco":
         texts = {prefix / f"{outfile or 'coco_results'}.json": "[\n" + lines[0].getvalue().rstrip(",\n") + "\n]\n"}
     elif imagenet:
