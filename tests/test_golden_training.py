@@ -111,7 +111,17 @@ def check_region_lines(lines, expected_text):
 
 
 @pytest.mark.parametrize("case", golden_cases("train"))
-def test_training_steps_match_darknet(case, backend):
+def test_training_steps_match_darknet(case, backend, monkeypatch):
+    """On numba, the training convolutions run as Darknet's CPU runs them (im2col + gemm), not
+    by whichever the timing picks: Winograd F(2x2)'s last bits break max-pool near-ties in flat
+    image regions another way, and one misrouted cell reaches a whole channel through the
+    batch norm's backward (train_yolov2-tiny-voc_160: F(2x2) in layers 2, 4, 6 and 10 leaves
+    2,240 of L000's 819,200 deltas off, against 16 with im2col; 1 of 8 random picks did so).
+    test_numba_training_convolution_algorithms holds each Winograd candidate to the
+    reference's convolution."""
+    if backend[0] == "numba":
+        from darknet_py.backends.numba import backend as numba_backend
+        monkeypatch.setattr(numba_backend, "training_candidates", lambda layer, tuning: ("gemm",))
     with open_h5(case) as h5:
         net = load_case(h5, backend)
         steps = sorted(int(k[4:]) for k in h5 if k.startswith("step"))
