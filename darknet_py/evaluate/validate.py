@@ -74,33 +74,38 @@ def pixel_corners(box, w, h):
     return xmin, ymin, xmax, ymax
 
 
-def detections_over(net, paths, thresh, nms, hier=.5, desc="valid", batch=1, class_map=None):
-    """Yield (index, path, width, height, Result with pixel boxes) for every image, with a
-    progress bar on stderr. ``batch`` images go through the network at a time; reader threads
-    decode and letterbox the next two batches meanwhile, and the images of a batch have their
-    boxes decoded and NMSed on threads while the network runs the next (NumPy's arrays and the
-    compiled suppression let go of the GIL), so the network waits on neither."""
+def detections_over(net, paths, thresh, nms, hier=.5, desc="valid", batch=1, class_map=None, then=None):
+    """Yield (index, path, width, height, Result with pixel boxes, what ``then`` made of them)
+    for every image, with a progress bar on stderr. ``batch`` images go through the network at
+    a time; reader threads decode and letterbox the next two batches meanwhile, and the images
+    of a batch have their boxes decoded and NMSed, and ``then(index, path, width, height,
+    result)`` run, on threads while the network runs the next (NumPy's arrays and the compiled
+    loops let go of the GIL), so the network waits on none of it."""
     from concurrent.futures import ThreadPoolExecutor
-    finished = None           # (index of its first image, its paths, its images, their results' futures)
+
+    def finish(index, path, image, outputs):
+        result = decoded_results(net, [image], [outputs], thresh, hier, nms, False, class_map)[0]
+        h, w = image.shape[1:]
+        return index, path, w, h, result, then(index, path, w, h, result) if then else None
+    finished = []             # the futures of the batch before
     with tqdm(total=len(paths), desc=desc, unit="img", file=sys.stderr, disable=len(paths) < 2) as bar, \
             ThreadPoolExecutor(max_workers=min(batch, os.cpu_count() or 1),
                                thread_name_prefix="darknet_py-decode") as decoder, \
             closing(read_ahead(paths, net.width, net.height, ahead=2 * batch)) as reading:
         for start in range(0, len(paths) + batch, batch):
             chunk = [(path, *future.result()) for path, future in islice(reading, batch)]
+            decoding = []
             if chunk:
                 names, images, sized = zip(*chunk)
-                decoding = [decoder.submit(decoded_results, net, [image], [outputs], thresh, hier, nms, False,
-                                           class_map)
-                            for image, outputs in zip(images, head_outputs(net, np.stack(sized)))]
-            if finished is not None:
-                first, done, shown, results = finished
-                for offset, (path, image, result) in enumerate(zip(done, shown, results)):
-                    yield first + offset, path, image.shape[2], image.shape[1], result.result()[0]
-                bar.update(len(done))
+                decoding = [decoder.submit(finish, start + k, path, image, outputs)
+                            for k, (path, image, outputs) in enumerate(zip(names, images,
+                                                                         head_outputs(net, np.stack(sized))))]
+            for future in finished:
+                yield future.result()
+            bar.update(len(finished))
             if not chunk:
                 break
-            finished = start, names, images, decoding
+            finished = decoding
 
 
 def data_class_map(data, layer, classes=None):
@@ -134,25 +139,29 @@ def validate_detector(datacfg, net, outfile=None, batch=1):
     check_writable(prefix / "x")
     single = kind in ("coco", "imagenet")
     lines = [io.StringIO() for _ in range(1 if single else classes)]
-    for index, path, w, h, result in detections_over(net, paths, .005, .45, batch=batch, class_map=class_map):
+
+    def printed(index, path, w, h, result):
+        """The image's lines, as (result file, text): Darknet's print_* loops, box then class."""
         dets, order = result.dets, result.order
-        rows, columns = np.nonzero(dets.prob[order, :classes])   # Darknet's loops: box, then class
+        rows, columns = np.nonzero(dets.prob[order, :classes])
         probs = dets.prob[order[rows], columns]
         corners = printed_corners(dets.boxes[order[rows]], w, h, one=0 if single else 1)
         if kind == "coco":               # darknet print_cocos: x, y, w, h of the clamped box
             corners[:, 2:] -= corners[:, :2]
             categories = np.array(COCO_IDS)[columns] if classes == 80 else columns
             line = f'{{"image_id":{coco_image_id(path)}, "category_id":%d, "bbox":[%f, %f, %f, %f], "score":%f}},\n'
-            lines[0].write(printf(line, categories, corners, probs))
-        elif imagenet:                   # darknet print_imagenet_detections: 1-based image and class
-            lines[0].write(printf(f"{index + 1} %d %f %f %f %f %f\n", columns + 1, probs, corners))
-        else:                            # darknet print_detector_detections: a file per class
-            by_class = np.argsort(columns, kind="stable")
-            text = printf(basecfg(path).replace("%", "%%") + " %f %f %f %f %f\n", probs[by_class], corners[by_class])
-            printed = text.split("\n")          # a list's names hold no newline
-            starts = np.searchsorted(columns[by_class], np.arange(classes + 1))
-            for j in np.flatnonzero(np.diff(starts)):
-                lines[j].write("\n".join(printed[starts[j]:starts[j + 1]]) + "\n")
+            return [(0, printf(line, categories, corners, probs))]
+        if imagenet:                     # darknet print_imagenet_detections: 1-based image and class
+            return [(0, printf(f"{index + 1} %d %f %f %f %f %f\n", columns + 1, probs, corners))]
+        by_class = np.argsort(columns, kind="stable")   # print_detector_detections: a file per class
+        text = printf(basecfg(path).replace("%", "%%") + " %f %f %f %f %f\n", probs[by_class], corners[by_class])
+        lines_of = text.split("\n")          # a list's names hold no newline
+        starts = np.searchsorted(columns[by_class], np.arange(classes + 1))
+        return [(j, "\n".join(lines_of[starts[j]:starts[j + 1]]) + "\n") for j in np.flatnonzero(np.diff(starts))]
+
+    for *_, pieces in detections_over(net, paths, .005, .45, batch=batch, class_map=class_map, then=printed):
+        for j, text in pieces:
+            lines[j].write(text)
     if kind == "coco":
         texts = {prefix / f"{outfile or 'coco_results'}.json": "[\n" + lines[0].getvalue().rstrip(",\n") + "\n]\n"}
     elif imagenet:
@@ -230,8 +239,8 @@ def validate_detector_map(datacfg, net, iou_thresh=.5, points=0, thresh=.25, out
     names = data.names(classes)
     check_labels(paths, classes)
     detections, truths = [], []
-    for index, path, w, h, result in detections_over(net, paths, .005, .45, hier_thresh, desc="map", batch=batch,
-                                                     class_map=class_map):
+    for index, path, w, h, result, _ in detections_over(net, paths, .005, .45, hier_thresh, desc="map", batch=batch,
+                                                        class_map=class_map):
         truth, _ = image_truth(path, w, h, classes)
         truths.append(truth)
         dets, order = result.dets, result.order
