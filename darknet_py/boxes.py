@@ -1,5 +1,6 @@
 """darknet box.c and the region layer's box decode, in float32 like Darknet: shared by the
 region loss and by detection."""
+import numba
 import numpy as np
 
 F = np.float32
@@ -16,30 +17,27 @@ def box_iou(a, b):
     return _iou(a.astype(F), np.atleast_2d(b).astype(F).T)
 
 
-def box_iou_matrix(boxes):
-    """box_iou of every box [N, 4] with every other, [N, N]: each value the same float32
-    operations as box_iou(boxes[i], boxes[j]), so the same to the bit."""
-    boxes = np.asarray(boxes, dtype=F).T
-    return _iou(boxes[:, :, None], boxes[:, None, :])
-
-
-def box_diou_matrix(boxes, beta):
-    """AlexeyAB's box_diou (beta .6) / box_diounms of every box with every other, [N, N]: the
-    IoU less (d / c) ** beta, d the squared distance of the centres, c the squared diagonal of
-    the smallest box enclosing both (the IoU alone where c is 0). float32, pow in double."""
-    iou = box_iou_matrix(boxes)
-    t = np.asarray(boxes, dtype=F).T
-    a, b = t[:, :, None], t[:, None, :]
-    left = np.minimum(a[0] - a[2] / F(2), b[0] - b[2] / F(2))
-    right = np.maximum(a[0] + a[2] / F(2), b[0] + b[2] / F(2))
-    top = np.minimum(a[1] - a[3] / F(2), b[1] - b[3] / F(2))
-    bot = np.maximum(a[1] + a[3] / F(2), b[1] + b[3] / F(2))
-    w, h = right - left, bot - top
-    c = w * w + h * h
-    d = (a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        term = np.power((d / c).astype(np.float64), float(beta)).astype(F)
-    return np.where(c == 0, iou, iou - term)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def pair_overlap(ax, ay, aw, ah, bx, by, bw, bh, beta):
+    """box_iou of boxes a and b (centre x, y, width, height) compiled, one pair at a time for the
+    NMS loop: the same float32 operations in the same order, so the same to the bit. With
+    ``beta`` >= 0, AlexeyAB's box_diou (beta .6) / box_diounms: the IoU less (d / c) ** beta, d
+    the squared distance of the centres, c the squared diagonal of the smallest box enclosing
+    both (the IoU alone where c is 0), the power taken in double."""
+    two, zero = F(2), F(0)
+    w = min(ax + aw / two, bx + bw / two) - max(ax - aw / two, bx - bw / two)
+    h = min(ay + ah / two, by + bh / two) - max(ay - ah / two, by - bh / two)
+    inter = zero if (w < zero or h < zero) else w * h
+    iou = inter / (aw * ah + bw * bh - inter)
+    if beta < 0:
+        return iou
+    cw = max(ax + aw / two, bx + bw / two) - min(ax - aw / two, bx - bw / two)
+    ch = max(ay + ah / two, by + bh / two) - min(ay - ah / two, by - bh / two)
+    c = cw * cw + ch * ch
+    if c == zero:
+        return iou
+    d = (ax - bx) * (ax - bx) + (ay - by) * (ay - by)
+    return iou - F(np.float64(d / c) ** beta)
 
 
 def _iou(a, b):

@@ -7,8 +7,8 @@ import pytest
 from helpers import DARKNET_CFG
 
 import darknet_py
-from darknet_py.boxes import box_diou_matrix, box_iou_matrix
-from darknet_py.detection.nms import nms_sort, pair_overlap, sort_and_suppress, suppress
+from darknet_py.boxes import box_iou, pair_overlap
+from darknet_py.detection.nms import nms_sort, sort_and_suppress, suppress
 from darknet_py.detection.region import Detections
 
 
@@ -25,15 +25,20 @@ def diou(a, b, beta):
     return iou - (d / c) ** beta if c else iou
 
 
+def overlaps(boxes, beta):
+    """pair_overlap of every box [N, 4] with every other: IoU (beta < 0) or DIoU."""
+    return np.array([[pair_overlap(*a, *b, beta) for b in boxes] for a in boxes], np.float32)
+
+
 @pytest.mark.parametrize("beta", [.6, .8])
-def test_diou_matrix_is_the_formula(beta):
+def test_diou_is_the_formula(beta):
     boxes = np.random.default_rng(4).uniform(.05, .9, (40, 4)).astype(np.float32)
-    matrix = box_diou_matrix(boxes, beta)
+    matrix = overlaps(boxes, beta)
     expected = np.array([[diou(a, b, beta) for b in boxes.tolist()] for a in boxes.tolist()])
     np.testing.assert_allclose(matrix, expected, rtol=1e-5, atol=1e-6)
     # the worked pair: IoU 1/3, enclosing diagonal .13, centre distance .01
-    pair = box_diou_matrix(np.array([[.5, .5, .2, .2], [.6, .5, .2, .2]], np.float32), .6)
-    assert pair[0, 1] == pytest.approx(1 / 3 - (.01 / .13) ** .6, abs=1e-6)
+    pair = np.array([[.5, .5, .2, .2], [.6, .5, .2, .2]], np.float32)
+    assert pair_overlap(*pair[0], *pair[1], .6) == pytest.approx(1 / 3 - (.01 / .13) ** .6, abs=1e-6)
 
 
 def overlapping_pair():
@@ -45,7 +50,7 @@ def overlapping_pair():
 @pytest.mark.parametrize("kind, kept", [("default", 1), ("greedynms", 2), ("diounms", 2)])
 def test_each_kind_keeps_what_its_overlap_allows(kind, kept):
     dets = overlapping_pair()
-    assert box_diou_matrix(dets.boxes, .6)[0, 1] < .45 < 0.5
+    assert overlaps(dets.boxes, .6)[0, 1] < .45 < 0.5
     nms_sort(dets, .45, kind, .6)
     assert int((dets.prob > 0).sum()) == kept
 
@@ -59,15 +64,12 @@ def crowd(n, seed):
     return boxes
 
 
-@pytest.mark.parametrize("beta, matrix", [(-1.0, box_iou_matrix), (.6, lambda b: box_diou_matrix(b, .6)),
-                                          (.8, lambda b: box_diou_matrix(b, .8))])
-def test_the_compiled_overlap_is_the_matrix_to_the_bit(beta, matrix):
-    """suppress takes each pair's IoU (or DIoU) as it reaches it: the same float32 value as
-    box_iou_matrix / box_diou_matrix, NaN where they give NaN (empty boxes)."""
+def test_the_compiled_iou_is_box_iou_to_the_bit():
+    """The NMS loop takes each pair's IoU as it reaches it: the same float32 value as box_iou
+    (what the losses and the golden detections use), NaN where it gives NaN (empty boxes)."""
     boxes = crowd(120, 4)
-    pairs = np.array([[pair_overlap(*a, *b, beta) for b in boxes] for a in boxes], np.float32)
-    expected = matrix(boxes)
-    assert np.array_equal(pairs, expected, equal_nan=True)
+    expected = np.stack([box_iou(box, boxes) for box in boxes])
+    assert np.array_equal(overlaps(boxes, -1.0), expected, equal_nan=True)
 
 
 @pytest.mark.parametrize("beta", [-1.0, .6])

@@ -2,33 +2,12 @@
 import numba
 import numpy as np
 
-from ..boxes import box_iou
+from ..boxes import box_iou, pair_overlap
 
 F = np.float32
 
 
 NO_DIOU = -1.0      # suppress's ``beta`` for Darknet's IoU
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def pair_overlap(ax, ay, aw, ah, bx, by, bw, bh, beta):
-    """boxes.py's float32 IoU of boxes a and b (centre x, y, width, height), the same operations
-    in the same order, so the same to the bit; with ``beta`` >= 0 AlexeyAB's DIoU
-    (box_diou_matrix: the IoU less (d / c) ** beta, the power taken in double)."""
-    two, zero = F(2), F(0)
-    w = min(ax + aw / two, bx + bw / two) - max(ax - aw / two, bx - bw / two)
-    h = min(ay + ah / two, by + bh / two) - max(ay - ah / two, by - bh / two)
-    inter = zero if (w < zero or h < zero) else w * h
-    iou = inter / (aw * ah + bw * bh - inter)
-    if beta < 0:
-        return iou
-    cw = max(ax + aw / two, bx + bw / two) - min(ax - aw / two, bx - bw / two)
-    ch = max(ay + ah / two, by + bh / two) - min(ay - ah / two, by - bh / two)
-    c = cw * cw + ch * ch
-    if c == zero:
-        return iou
-    d = (ax - bx) * (ax - bx) + (ay - by) * (ay - by)
-    return iou - F(np.float64(d / c) ** beta)
 
 
 @numba.njit(cache=True, nogil=True)
