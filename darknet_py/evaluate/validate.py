@@ -66,14 +66,6 @@ def basecfg(path):
     return Path(path).stem
 
 
-def pixel_corners(box, w, h):
-    """A centre-size box in pixels to Darknet's 1-based, clamped corners (print_detector_detections)."""
-    x, y, bw, bh = (float(v) for v in box)
-    xmin, xmax = max(x - bw / 2 + 1, 1.0), min(x + bw / 2 + 1, float(w))
-    ymin, ymax = max(y - bh / 2 + 1, 1.0), min(y + bh / 2 + 1, float(h))
-    return xmin, ymin, xmax, ymax
-
-
 def detections_over(net, paths, thresh, nms, hier=.5, desc="valid", batch=1, class_map=None, then=None):
     """Yield (index, path, width, height, Result with pixel boxes, what ``then`` made of them)
     for every image, with a progress bar on stderr. ``batch`` images go through the network at
@@ -243,8 +235,8 @@ def validate_detector_map(datacfg, net, iou_thresh=.5, points=0, thresh=.25, out
                                                         class_map=class_map):
         truth, _ = image_truth(path, w, h, classes)
         truths.append(truth)
-        dets, order = result.dets, result.order
-        corners = [pixel_corners(box, w, h) for box in dets.boxes[order]]
+        dets, order = result.dets, result.order       # scored as detector valid prints them
+        corners = [tuple(box) for box in printed_corners(dets.boxes[order], w, h, one=1).tolist()]
         rows, columns = np.nonzero(dets.prob[order])
         for k, j, p in zip(rows.tolist(), columns.tolist(), dets.prob[order[rows], columns].tolist()):
             detections.append(Detection(index, j, p, corners[k]))
