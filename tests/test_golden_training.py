@@ -113,15 +113,35 @@ def check_region_lines(lines, expected_text):
 @pytest.mark.parametrize("case", golden_cases("train"))
 def test_training_steps_match_darknet(case, backend, monkeypatch):
     """On numba, the training convolutions run as Darknet's CPU runs them (im2col + gemm), not
-    by whichever the timing picks: Winograd F(2x2)'s last bits break max-pool near-ties in flat
-    image regions another way, and one misrouted cell reaches a whole channel through the
-    batch norm's backward (train_yolov2-tiny-voc_160: F(2x2) in layers 2, 4, 6 and 10 leaves
-    2,240 of L000's 819,200 deltas off, against 16 with im2col; 1 of 8 random picks did so).
-    test_numba_training_convolution_algorithms holds each Winograd candidate to the
-    reference's convolution."""
+    by whichever the timing picks: each algorithm rounds the last bits its own way, and in flat
+    image regions a max-pool window's near-tie then breaks as it will; one misrouted cell
+    reaches a whole channel through the batch norm's backward (train_yolov2-tiny-voc_160 with
+    F(2x2) in layers 2, 4, 6 and 10 and im2col elsewhere: 2,240 of L000's 819,200 deltas off,
+    against 16 with im2col throughout; 1 of 8 random mixtures did so). A run is then a draw,
+    not a check. test_numba_training_algorithms_match_darknet runs each algorithm throughout."""
     if backend[0] == "numba":
-        from darknet_py.backends.numba import backend as numba_backend
-        monkeypatch.setattr(numba_backend, "training_candidates", lambda layer, tuning: ("gemm",))
+        pin_training_algorithm(monkeypatch, "gemm")
+    check_training_steps(case, backend)
+
+
+@pytest.mark.parametrize("algorithm", ["winograd2", "winograd2-fused", "winograd2-filters"])
+@pytest.mark.parametrize("case", golden_cases("train"))
+def test_numba_training_algorithms_match_darknet(case, algorithm, monkeypatch):
+    """Darknet's steps with each of numba's Winograd F(2x2) training convolutions in every
+    layer it can take (im2col + gemm in the others), at the same tolerances."""
+    pin_training_algorithm(monkeypatch, algorithm)
+    check_training_steps(case, ("numba", None))
+
+
+def pin_training_algorithm(monkeypatch, name):
+    """numba's training convolutions by ``name`` wherever it is a candidate, else im2col + gemm."""
+    from darknet_py.backends.numba import backend as numba_backend
+    from darknet_py.backends.numba.algorithms import TRAINING_GEMM, training_candidates
+    monkeypatch.setattr(numba_backend, "training_candidates",
+                        lambda layer, tuning: (name if name in training_candidates(layer, tuning) else TRAINING_GEMM,))
+
+
+def check_training_steps(case, backend):
     with open_h5(case) as h5:
         net = load_case(h5, backend)
         steps = sorted(int(k[4:]) for k in h5 if k.startswith("step"))
