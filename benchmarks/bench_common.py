@@ -1,4 +1,4 @@
-"""What the benchmarks share: timing a call, and a cfg that trains a whole batch in one pass."""
+"""What the benchmarks share: timing a call, and a copy of a cfg with some of its values changed."""
 import re
 import time
 from pathlib import Path
@@ -23,10 +23,12 @@ def first_and_median(fn, runs, sync=None):
     return first, float(np.median(times))
 
 
-def whole_batch_cfg(cfg, batch, folder):
-    """A copy of ``cfg`` in ``folder`` with batch=``batch`` and subdivisions=1."""
-    text = re.sub(r"(?m)^subdivisions=\d+", "subdivisions=1", Path(cfg).read_text())
-    text = re.sub(r"(?m)^batch=\d+", f"batch={batch}", text)
+def cfg_with(cfg, folder, **values):
+    """A copy of ``cfg`` in ``folder`` with each ``key=`` line set to its value (batch=8,
+    subdivisions=1: a whole batch in one pass; width=416, height=416; random=0)."""
+    text = Path(cfg).read_text()
+    for key, value in values.items():
+        text = re.sub(rf"(?m)^{key}=[\d.]+", f"{key}={value}", text)
     path = Path(folder) / Path(cfg).name
     path.write_text(text)
     return path

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from bench_common import first_and_median, whole_batch_cfg
+from bench_common import cfg_with, first_and_median
 
 import darknet_py  # noqa: F401  before NumPy, as the CLI: it sets OpenBLAS's thread timeout
 
@@ -60,7 +60,7 @@ def child(peer, cfg, size, batch, runs):
             (out * out).sum().backward()
             opt.step()
     else:
-        whole = whole_batch_cfg(cfg, batch, tempfile.mkdtemp())
+        whole = cfg_with(cfg, tempfile.mkdtemp(), batch=batch, subdivisions=1)
         net = darknet_py.load_network(whole, backend=peer, device="cpu" if peer == "torch" else None)
         net.resize(size, size)
 

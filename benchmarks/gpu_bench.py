@@ -22,13 +22,12 @@ a check of the script before a lent GPU's minutes are spent on it, not a measure
 import argparse
 import datetime
 import gc
-import re
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
-from bench_common import first_and_median, whole_batch_cfg
+from bench_common import cfg_with, first_and_median
 
 import darknet_py
 from darknet_py.backends.torch.inference import capture_graph, inference_module
@@ -97,9 +96,7 @@ class Table:
 
 
 def bench(name, runs, tmp):
-    cfg = Path(tmp) / f"{name}.cfg"          # at SIZE: yolov3.cfg says 608
-    cfg.write_text(re.sub(r"(?m)^(width|height)=\d+", lambda m: f"{m[1]}={SIZE}",
-                          (REPO / "cfg" / f"{name}.cfg").read_text()))
+    cfg = cfg_with(REPO / "cfg" / f"{name}.cfg", tmp, width=SIZE, height=SIZE)   # yolov3.cfg says 608
     table = Table(name)
     notes = []
     net = darknet_py.load_network(cfg, backend="torch", device=DEVICE)
@@ -161,7 +158,7 @@ def bench(name, runs, tmp):
     for precision, label in (("fp32", "fp32"), ("fp16", "-half (bf16 convolutions)")):
         what = f"training step {label} (forward, {head.kind} loss, backward, update) at batch {BIG}"
         try:        # yolov3 at batch 64 in one pass may not fit an 80 GB card: a note, not the end
-            trainer = darknet_py.load_network(whole_batch_cfg(cfg, BIG, tmp), weights, backend="torch",
+            trainer = darknet_py.load_network(cfg_with(cfg, tmp, batch=BIG, subdivisions=1), weights, backend="torch",
                                               device=DEVICE, precision=precision)
             free_memory()
             step = timed(lambda trainer=trainer: trainer.train_step(host[BIG], truth, log=lambda s: None),

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_common import first_and_median, whole_batch_cfg
+from bench_common import cfg_with, first_and_median
 from data_pipeline import make_images
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,12 +44,7 @@ def bench_files(folder, cfg, images, size, batch, classes):
     data.write_text(f"classes={classes}\ntrain={folder / 'all.txt'}\nvalid={folder / 'all.txt'}\n"
                     f"names={folder / 'bench.names'}\nbackup={folder / 'backup'}\n")
     (folder / "backup").mkdir()
-    text = whole_batch_cfg(cfg, batch, folder).read_text()
-    text = re.sub(r"(?m)^(width|height)=\d+", lambda m: f"{m[1]}={size}", text)
-    text = re.sub(r"(?m)^random=[\d.]+", "random=0", text)
-    sized = folder / Path(cfg).name
-    sized.write_text(text)
-    return data, sized
+    return data, cfg_with(cfg, folder, batch=batch, subdivisions=1, width=size, height=size, random=0)
 
 
 def train_rate(data, cfg, backend, batches, workers, processes, prefetch):
