@@ -170,3 +170,45 @@ def test_numba_warmup_compiling_reads_the_helpers_running_file(tmp_path, monkeyp
     assert not kernels.helper_compiling()
     monkeypatch.setattr(kernels, "warm_marker", lambda: None)          # Numba caches nowhere
     assert not kernels.helper_compiling()
+
+
+def test_numba_crew_runs_each_task_once_and_reports_failures():
+    """run_tasks hands compiled tasks to a crew of threads woken by locks: every task runs
+    once, whichever thread takes it, for callers on several threads at once; a task's error
+    reaches its caller, and the crew serves the next call."""
+    import threading
+
+    import numba
+    from numba import njit
+
+    from darknet_py.backends.numba.tasks import run_tasks
+
+    @njit(nogil=True)
+    def count(hits, tasks, task):
+        hits[task] += 1
+
+    @njit(nogil=True)
+    def divide(values, tasks, task):
+        values[task] = 1 // (task - 3)
+
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        hits = [np.zeros(37, dtype=np.int64) for _ in range(4)]
+
+        def call(h):
+            for _ in range(50):
+                run_tasks(count, (h,), h.size)
+        callers = [threading.Thread(target=call, args=(h,)) for h in hits]
+        for t in callers:
+            t.start()
+        for t in callers:
+            t.join()
+        assert all((h == 50).all() for h in hits)
+        with pytest.raises(ZeroDivisionError):
+            run_tasks(divide, (np.zeros(8, dtype=np.int64),), 8)
+        again = np.zeros(5, dtype=np.int64)
+        run_tasks(count, (again,), 5)
+        assert (again == 1).all()
+    finally:
+        numba.set_num_threads(previous)
