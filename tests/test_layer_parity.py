@@ -20,6 +20,11 @@ CASES = {
     "conv3x3 bn leaky": (4, 9, 7, "[convolutional]\nbatch_normalize=1\nfilters=6\nsize=3\nstride=1\npad=1\n"
                                   "activation=leaky\n"),
     "conv3x3 stride2 pad0": (4, 11, 8, "[convolutional]\nfilters=5\nsize=3\nstride=2\npadding=0\nactivation=relu\n"),
+    # pad 1 over few channels: the Numba backend's direct kernel, its stride-2 phases at odd and even widths
+    "conv3x3 stride2 pad1": (3, 11, 8, "[convolutional]\nbatch_normalize=1\nfilters=5\nsize=3\nstride=2\npad=1\n"
+                                       "activation=leaky\n"),
+    "conv3x3 stride2 pad1 bands": (3, 97, 90, "[convolutional]\nfilters=5\nsize=3\nstride=2\npad=1\n"
+                                              "activation=logistic\n"),
     "conv groups": (4, 7, 7, "[convolutional]\nfilters=6\nsize=3\nstride=1\npad=1\ngroups=2\nactivation=linear\n"),
     # maps of 2,048 pixels or more: the Numba backend convolves them band by band
     "conv3x3 bands": (4, 50, 46, "[convolutional]\nbatch_normalize=1\nfilters=6\nsize=3\nstride=1\npad=1\n"
@@ -157,12 +162,12 @@ def test_numba_max_pool_split_among_tasks(tmp_path, monkeypatch):
             assert_close(a, e, RTOL, f"{case} output {i}, split")
 
 
-def numba_3x3_layer(tmp_path, channels, height, width, filters, activation):
-    """A network of one 3x3 batch-normalised convolution on the Numba backend, with random
+def numba_3x3_layer(tmp_path, channels, height, width, filters, activation, stride=1):
+    """A network of one 3x3 batch-normalised convolution (pad 1) on the Numba backend, with random
     parameters and rolling statistics, a batch of two random images and the reference's output."""
     cfg = tmp_path / "conv.cfg"
     cfg.write_text(f"[net]\nwidth={width}\nheight={height}\nchannels={channels}\nbatch=2\n"
-                   f"[convolutional]\nbatch_normalize=1\nfilters={filters}\nsize=3\nstride=1\npad=1\n"
+                   f"[convolutional]\nbatch_normalize=1\nfilters={filters}\nsize=3\nstride={stride}\npad=1\n"
                    f"activation={activation}\n")
     reference = darknet_py.load_network(cfg, backend="numpy")
     fast = darknet_py.load_network(cfg, backend="numba")
@@ -206,14 +211,16 @@ def test_every_numba_convolution_algorithm(tmp_path, height, width, activation):
         assert_close(backend.run_algorithm(name, layer, x, code), expected, RTOL, name + " image by image")
 
 
-@pytest.mark.parametrize("channels,height,width,activation", [(1, 7, 9, "leaky"), (3, 33, 20, "linear"),
-                                                              (4, 20, 33, "logistic"), (2, 1, 5, "relu")])
-def test_numba_few_channel_convolution(tmp_path, channels, height, width, activation):
-    """3x3 convolutions of few channels (a first layer's) run a direct kernel: it must match
-    the reference at every border, odd and non-square maps, a batch, each activation."""
+@pytest.mark.parametrize("channels,height,width,activation,stride", [
+    (1, 7, 9, "leaky", 1), (3, 33, 20, "linear", 1), (4, 20, 33, "logistic", 1), (2, 1, 5, "relu", 1),
+    (3, 33, 20, "leaky", 2), (4, 20, 33, "linear", 2), (1, 7, 9, "logistic", 2), (2, 1, 2, "relu", 2)])
+def test_numba_few_channel_convolution(tmp_path, channels, height, width, activation, stride):
+    """3x3 convolutions of few channels (a first layer's), stride 1 or 2, run a direct kernel:
+    it must match the reference at every border, odd, even and non-square maps, a batch, each
+    activation."""
     from darknet_py.backends.numba.activations import ACTIVATION_CODES
     from darknet_py.backends.numba.algorithms import inference_candidates
-    fast, x, expected = numba_3x3_layer(tmp_path, channels, height, width, 5, activation)
+    fast, x, expected = numba_3x3_layer(tmp_path, channels, height, width, 5, activation, stride)
     layer, backend = fast.layers[0], fast.backend
     assert inference_candidates(layer, backend.tuning) == ("direct",)
     assert_close(backend.run_algorithm("direct", layer, x, ACTIVATION_CODES[activation]), expected, RTOL,

@@ -49,28 +49,73 @@ def padded_rows(x, oy, rows):
                     line[i] = 0
 
 
-@njit(cache=True, nogil=True, fastmath=True)
-def convolve_few_channels(x, weights, bias, code, out, tasks, task):
-    """A 3x3, stride 1, pad 1 convolution of x [C, H, W] with few channels (an image's: 27
-    products a pixel make a thin gemm, and im2col's columns are 9x the image), task ``task``
-    of ``tasks`` taking its share of the rows of out [K, H, W]: per output row, each filter's
-    row summed channel by channel from three zero-padded input rows, each term a vector
-    along the row, then bias and activation. weights [K, C, 3, 3]."""
+@njit(inline="always")
+def phase_rows(x, oy, rows):
+    """The three input rows of output row ``oy`` of a stride-2 convolution, each split by column
+    phase so that every tap reads a contiguous run: rows[ch, 2*ky, j] = x[ch, 2*oy - 1 + ky,
+    2*j - 1] and rows[ch, 2*ky + 1, j] = x[ch, 2*oy - 1 + ky, 2*j], zero outside the map. Output
+    column ox then reads taps kx = 0, 1, 2 at rows[.., 2*ky, ox], rows[.., 2*ky + 1, ox] and
+    rows[.., 2*ky, ox + 1]."""
     c, h, w = x.shape
-    rows = np.zeros((c, 3, w + 2), dtype=np.float32)
-    for oy in range(task * h // tasks, (task + 1) * h // tasks):
-        padded_rows(x, oy, rows)
+    n = rows.shape[2]
+    for ch in range(c):
+        for ky in range(3):
+            before, at, iy = rows[ch, 2 * ky], rows[ch, 2 * ky + 1], 2 * oy - 1 + ky
+            if 0 <= iy < h:
+                src = x[ch, iy]
+                for j in range(n):
+                    before[j] = src[2 * j - 1] if 0 < j and 2 * j - 1 < w else np.float32(0)
+                    at[j] = src[2 * j] if 2 * j < w else np.float32(0)
+            else:
+                for j in range(n):
+                    before[j] = 0
+                    at[j] = 0
+
+
+@njit(inline="always")
+def add_taps(dest, f, rows, stride):
+    """dest[i] += the 3x3 filter f over output column i, tap (ky, kx) read at rows[stride*ky + kx
+    % stride, i + kx // stride]: the zero-padded rows at stride 1 (padded_rows), the phases at
+    stride 2 (phase_rows). One vector expression along the row."""
+    p, q = 1 // stride, 2 // stride
+    a0, b0, c0 = rows[0], rows[1 % stride], rows[2 % stride]
+    a1, b1, c1 = rows[stride], rows[stride + 1 % stride], rows[stride + 2 % stride]
+    a2, b2, c2 = rows[2 * stride], rows[2 * stride + 1 % stride], rows[2 * stride + 2 % stride]
+    f00, f01, f02, f10, f11, f12 = f[0, 0], f[0, 1], f[0, 2], f[1, 0], f[1, 1], f[1, 2]
+    f20, f21, f22 = f[2, 0], f[2, 1], f[2, 2]
+    for i in range(dest.size):
+        dest[i] += (f00 * a0[i] + f01 * b0[i + p] + f02 * c0[i + q] + f10 * a1[i] + f11 * b1[i + p]
+                    + f12 * c1[i + q] + f20 * a2[i] + f21 * b2[i + p] + f22 * c2[i + q])
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def convolve_few_channels(x, weights, bias, code, stride, out, tasks, task):
+    """A 3x3, pad 1, stride 1 or 2 convolution of x [C, H, W] with few channels (an image's: 27
+    products a pixel make a thin gemm, and im2col's columns are 9x the image), task ``task``
+    of ``tasks`` taking its share of the rows of out [K, oh, ow]: per output row, each
+    filter's row summed channel by channel from three zero-padded input rows (at stride 2 split
+    by column phase, phase_rows), each term a vector along the row, then bias and activation.
+    weights [K, C, 3, 3]."""
+    c, h, w = x.shape
+    oh, ow = out.shape[1], out.shape[2]
+    if stride == 1:
+        rows = np.zeros((c, 3, w + 2), dtype=np.float32)
+    else:
+        rows = np.zeros((c, 6, ow + 1), dtype=np.float32)
+    for oy in range(task * oh // tasks, (task + 1) * oh // tasks):
+        if stride == 1:
+            padded_rows(x, oy, rows)
+        else:
+            phase_rows(x, oy, rows)
         for k in range(out.shape[0]):
             dest = out[k, oy]
-            for i in range(w):
+            for i in range(ow):
                 dest[i] = 0
-            for ch in range(c):
-                f, r0, r1, r2 = weights[k, ch], rows[ch, 0], rows[ch, 1], rows[ch, 2]
-                f00, f01, f02, f10, f11, f12 = f[0, 0], f[0, 1], f[0, 2], f[1, 0], f[1, 1], f[1, 2]
-                f20, f21, f22 = f[2, 0], f[2, 1], f[2, 2]
-                for i in range(w):
-                    dest[i] += (f00 * r0[i] + f01 * r0[i + 1] + f02 * r0[i + 2] + f10 * r1[i] + f11 * r1[i + 1]
-                                + f12 * r1[i + 2] + f20 * r2[i] + f21 * r2[i + 1] + f22 * r2[i + 2])
+            for ch in range(c):       # the stride a constant in each: the taps' offsets known
+                if stride == 1:
+                    add_taps(dest, weights[k, ch], rows[ch], 1)
+                else:
+                    add_taps(dest, weights[k, ch], rows[ch], 2)
             bias_activate_line(dest, dest, bias[k], code)
 
 

@@ -35,9 +35,10 @@ class ConvShape:
 
 
 def few_channels(b, conv):
-    """A 3x3 convolution of few channels (a first layer's), convolved without im2col."""
+    """A 3x3 convolution of few channels (a first layer's), stride 1 or 2, convolved without
+    im2col (its weights' gradient too, at stride 1)."""
     return (conv.in_shape[0] <= b.tuning.few_channels and conv.groups == 1
-            and (conv.size, conv.stride, conv.padding) == (3, 1, 1))
+            and conv.size == 3 and conv.padding == 1 and conv.stride in (1, 2))
 
 
 def columns(b, conv, image):
@@ -97,7 +98,7 @@ def convolve_few(b, conv, x, weights, bias, code):
     out = np.empty((x.shape[0], *conv.out_shape), dtype=F)
     for i in range(x.shape[0]):
         run_tasks(convolve_few_channels, (np.ascontiguousarray(x[i]), weights.reshape(k, -1, 3, 3), bias, code,
-                                          out[i]), tasks)
+                                          conv.stride, out[i]), tasks)
     return out
 
 
@@ -127,7 +128,7 @@ def backward(b, layer, x, delta, input_deltas):
     k, oh, ow = layer.out_shape
     wmat = layer.params["weights"].reshape(k, -1)
     grad = layer.updates["weights"].reshape(k, -1)
-    if few_channels(b, layer):
+    if few_channels(b, layer) and layer.stride == 1:
         delta = np.ascontiguousarray(delta)
         run_tasks(weight_gradient_few_channels, (np.ascontiguousarray(x), delta, grad.reshape(k, -1, 3, 3)),
                   min(k, 2 * b.threads()))
