@@ -98,7 +98,7 @@ def test_numba_warmup_fills_an_empty_cache(tmp_path):
     assert done.returncode == 0, done.stderr
     kernels = done.stdout.strip().split(",")
     assert sorted(kernels) == sorted(set(kernels)), f"compiled twice: {sorted(kernels)}"
-    assert {"winograd_fused_task", "winograd_input_task", "winograd_output_task", "matmul_rows", "gemm_rows",
+    assert {"winograd_fused_task", "winograd_input_task", "winograd_output_task", "packed_products_task", "gemm_rows",
             "convolve_band", "im2col", "transform_filters", "maxpool_2x2_task"} <= set(kernels)
     assert len(list(tmp_path.rglob("darknet_py-warm-*"))) == 1
     probe = ("import darknet_py.backends.numba.kernels as k, sys; "

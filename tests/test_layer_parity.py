@@ -199,8 +199,8 @@ def test_every_numba_convolution_algorithm(tmp_path, height, width, activation):
     with backend.running(train=False):        # the gemms split among Numba's threads
         for name in algorithms:
             assert_close(backend.run_algorithm(name, layer, x, code), expected, RTOL, name + " in Numba's threads")
-        # several runs of filters, the last shorter; each point's gemm in runs of rows
-        backend.tuning = replace(backend.tuning, fused_filters=10, matmul_tasks=1000)
+        # several runs of filters, the last shorter
+        backend.tuning = replace(backend.tuning, fused_filters=10)
         for name in algorithms:
             assert_close(backend.run_algorithm(name, layer, x, code), expected, RTOL, name + " by runs of 10 filters")
         backend.tuning = replace(backend.tuning, fused_tiles=5)     # shares of ~5 tiles, most ending mid-row
@@ -336,3 +336,22 @@ def test_losses_match_reference(tmp_path, head, backend):
     nets[1].backend.sync_params(nets[1])
     assert_close(nets[1].params, nets[0].params, RTOL, "parameters after the step")
     assert np.abs(nets[0].params - darknet_py.Network(cfg, seed=4).params).max() > 1e-4    # it learned
+
+
+@pytest.mark.parametrize("filters,channels,tiles", [(30, 17, 5), (24, 16, 49), (64, 3, 56), (7, 40, 81)])
+def test_numba_packed_products(filters, channels, tiles):
+    """The Winograd products by microkernel.py: filters in blocks of 4 (the last one padded),
+    tiles in vectors of 24, 16 and 8 (the columns padded to whole vectors), against float64
+    products, in one task and in several."""
+    from darknet_py.backends.numba.microkernel import pack_filters, packed_products_task, padded_tiles
+    from darknet_py.backends.numba.tasks import run_tasks
+    rng = np.random.default_rng(filters)
+    u = rng.standard_normal((6, filters, channels)).astype(np.float32)
+    v = np.zeros((6, channels, padded_tiles(tiles)), np.float32)
+    v[:, :, :tiles] = rng.standard_normal((6, channels, tiles))
+    packed = pack_filters(u)
+    expected = np.matmul(u.astype(np.float64), v[:, :, :tiles].astype(np.float64))
+    for tasks in (1, 4):
+        m = np.full((6, packed.shape[1] * 4, v.shape[2]), np.nan, np.float32)
+        run_tasks(packed_products_task, (packed, v, m), tasks)
+        assert_close(m[:, :filters, :tiles], expected, 1e-5, f"{tasks} tasks")

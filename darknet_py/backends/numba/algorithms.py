@@ -4,16 +4,25 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import convolution, winograd_conv
+from .microkernel import pack_filters
+from .winograd import FILTER_TRANSFORMS, winograd_filters
 
 
 @dataclass(frozen=True)
 class Algorithm:
-    """``run(backend, conv, weights, bias, code, x)`` -> [N, K, H, W]. ``tile`` 0: on the
-    folded weights [K, C*k*k]; 6, 4 or 2: Winograd F(tile x tile, 3x3) on the folded weights
-    transformed (U [points, K, C])."""
+    """``run(backend, conv, filters, bias, code, x)`` -> [N, K, H, W], ``filters`` what
+    ``filters(weights)`` makes of a layer's weights [K, C*k*k] (folded for inference, raw in
+    training): ``tile`` 0 takes them as they are; 6, 4 or 2 is Winograd F(tile x tile, 3x3),
+    on the weights transformed (U [points, K, C]) and packed for microkernel.py's products.
+    Algorithms of one tile share their filters."""
     name: str
     tile: int
     run: Callable
+
+    def filters(self, weights):
+        if not self.tile:
+            return weights
+        return pack_filters(winograd_filters(weights.reshape(weights.shape[0], -1, 3, 3), FILTER_TRANSFORMS[self.tile]))
 
 
 def _winograd(tile, how):

@@ -19,10 +19,9 @@ from . import autotune, convolution, kernels, runtime
 from .activations import ACTIVATION_CODES, bias_activate, bias_backward
 from .algorithms import ALGORITHMS, TRAINING_GEMM, inference_candidates, training_candidates
 from .batchnorm import batchnorm_train_backward, batchnorm_train_forward
-from .gemm import gemm_rows, matmul_rows
+from .gemm import gemm_rows
 from .maxpool import maxpool, maxpool_2x2_task, maxpool_tiled, scatter_add
 from .tasks import run_tasks
-from .winograd import FILTER_TRANSFORMS, winograd_filters
 
 F = np.float32
 LINEAR = ACTIVATION_CODES["linear"]
@@ -44,8 +43,6 @@ class Tuning:
     row_tasks: int = 8                  # whole-image transforms: tasks of (channel, row of tiles) runs
     fused_tiles: int = 128              # tiles per fused Winograd task, about
     fused_filters: int = 64             # filters per gemm in the fused tasks, the fewest per run elsewhere
-    matmul_parts: int = 2               # runs of filters per Winograd point's gemm, at most
-    matmul_tasks: int = 4               # Winograd gemm tasks per thread: points split in runs below it
     timing_rounds: int = 5              # rounds of the algorithm timing
     timing_drop: float = 1.5            # after two rounds, candidates this much slower stop
 
@@ -60,8 +57,8 @@ class NumbaBackend(NumpyBackend):
         runtime.configure()
         self.tuning = TUNING
         self.folded = {}            # layer index -> (weights, biases) with batch norm folded in
-        self.winograd = {}          # (tile, layer index) -> (U, biases) of the folded weights
-        self.train_filters = {}     # (tile, layer index) -> U of the raw weights, until the next update
+        self.winograd = {}          # (tile, layer index) -> (packed U, biases) of the folded weights
+        self.train_filters = {}     # (tile, layer index) -> packed U of the raw weights, until the next update
         self.choice = {}            # (layer index, input shape) -> an ALGORITHMS name
         self.train_choice = {}      # (layer index, input shape) -> TRAINING_GEMM or an ALGORITHMS name
         self.remembered = autotune.RememberedChoices(numba.config.NUMBA_NUM_THREADS, kernels.kernels_version())
@@ -117,19 +114,6 @@ class NumbaBackend(NumpyBackend):
         gemm_rows(np.ascontiguousarray(a), np.ascontiguousarray(b), out, min(a.shape[0], self.threads()))
         return out
 
-    def matmul(self, a, b):
-        """a[p] @ b[p] for every p, by a few wide runs of rows of a[p] in Numba's threads (BLAS
-        packs the small operand again on every call), or by BLAS outside running()."""
-        if not self.own_threads:
-            return np.matmul(a, b)
-        points, k, _ = a.shape
-        out = np.empty((points, k, b.shape[2]), dtype=F)
-        # runs of rows only where the points alone are too few tasks: each run of a point
-        # packs its V again
-        wanted = -(-self.tuning.matmul_tasks * self.threads() // points)
-        matmul_rows(a, b, out, max(1, min(self.tuning.matmul_parts, k // self.tuning.fused_filters, wanted)))
-        return out
-
     # -- dispatch ----------------------------------------------------------------------
     def forward_layer(self, layer, inputs, state):
         kernel = self.FORWARD.get(type(layer))
@@ -156,8 +140,7 @@ class NumbaBackend(NumpyBackend):
         key = (algorithm.tile, layer.index)
         if key not in self.winograd:
             w, b = self._folded(layer)
-            self.winograd[key] = (winograd_filters(w.reshape(layer.filters, -1, 3, 3),
-                                                   FILTER_TRANSFORMS[algorithm.tile]), b)
+            self.winograd[key] = (algorithm.filters(w), b)
         return self.winograd[key]
 
     def _folded(self, layer):
@@ -219,7 +202,7 @@ class NumbaBackend(NumpyBackend):
         k = layer.filters
         key = (algorithm.tile, layer.index)
         if key not in self.train_filters:
-            self.train_filters[key] = winograd_filters(weights.reshape(k, -1, 3, 3), FILTER_TRANSFORMS[algorithm.tile])
+            self.train_filters[key] = algorithm.filters(weights)
         with self.running(train=False):      # the gemms in the tasks: BLAS in one thread
             out = algorithm.run(self, layer, self.train_filters[key], np.zeros(k, dtype=F), LINEAR, x)
         return out.reshape(x.shape[0], k, -1)

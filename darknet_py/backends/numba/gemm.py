@@ -13,12 +13,3 @@ def gemm_rows(a, b, out, parts):
         first, last = i * rows // parts, (i + 1) * rows // parts
         np.dot(a[first:last], b, out[first:last])
 
-
-@njit(parallel=True, cache=True)
-def matmul_rows(a, b, out, parts):
-    """out[p] = a[p] @ b[p] for every p, each in ``parts`` runs of rows of a[p], one task each."""
-    rows = a.shape[1]
-    for task in prange(a.shape[0] * parts):
-        p, i = task // parts, task % parts
-        first, last = i * rows // parts, (i + 1) * rows // parts
-        np.dot(a[p, first:last], b[p], out[p, first:last])

@@ -16,12 +16,14 @@ from . import (
     gemm,
     im2col,
     maxpool,
+    microkernel,
     winograd,
     winograd6,
     winograd_tiles,
 )
 
-KERNEL_MODULES = (activations, batchnorm, conv_direct, gemm, im2col, maxpool, winograd, winograd6, winograd_tiles)
+KERNEL_MODULES = (activations, batchnorm, conv_direct, gemm, im2col, maxpool, microkernel, winograd, winograd6,
+                  winograd_tiles)
 
 
 def all_kernels():

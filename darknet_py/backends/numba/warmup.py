@@ -18,8 +18,8 @@ from .backend import NumbaBackend
 from .convolution import ConvShape
 from .kernels import warm_marker
 from .maxpool import maxpool_2x2_task
+from .microkernel import packed_products_task
 from .tasks import run_tasks
-from .winograd import FILTER_TRANSFORMS, winograd_filters
 
 
 def compile_all():
@@ -42,17 +42,15 @@ def compile_all():
         with backend.running(train=False):
             for name in names:
                 algorithm = ALGORITHMS[name]
-                w = weights if not algorithm.tile else winograd_filters(
-                    weights.reshape(16, channels, 3, 3), FILTER_TRANSFORMS[algorithm.tile])
-                out = algorithm.run(backend, conv, w, bias, leaky, x)
+                out = algorithm.run(backend, conv, algorithm.filters(weights), bias, leaky, x)
         return out
 
     try:
-        # what the first inference needs next: the filters' transform, the per-point gemms,
-        # the im2col path, the bands, the input and output tasks...
-        with backend.running(train=False):
-            u = winograd_filters(np.zeros((16, 16, 3, 3), np.float32), FILTER_TRANSFORMS[2])
-            backend.matmul(u, np.zeros((u.shape[0], 16, 49), dtype=np.float32))
+        # what the first inference needs next: the filters' transform and packing, the
+        # products, the im2col path, the bands, the input and output tasks...
+        packed = ALGORITHMS["winograd2"].filters(np.zeros((16, 16 * 9), np.float32))
+        run_tasks(packed_products_task, (packed, np.zeros((16, 16, 56), np.float32),
+                                         np.empty((16, 16, 56), np.float32)), 1)
         run(16, 13, "direct")
         run(16, 52, "direct")
         run(16, 13, "winograd2-filters")

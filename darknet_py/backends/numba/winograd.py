@@ -5,6 +5,7 @@ import numpy as np
 from numba import njit, prange
 
 from .activations import bias_activate_line
+from .microkernel import FILTERS, padded_tiles, point_products
 from .winograd6 import G6, winograd6_input_row, winograd6_output_columns, winograd6_output_rows
 from .winograd_tiles import image_row, pad_columns, row_share, share_rows, tile_columns, winograd_scratch
 
@@ -250,52 +251,54 @@ def winograd_input_task(tile, x, tiles_h, tiles_w, v, first, tasks, task):
 
 
 @njit(cache=True, nogil=True)
-def winograd_fused_task(tile, x, u, bias, code, out, k_block, tasks, task):
+def winograd_fused_task(tile, x, packed, bias, code, out, k_block, tasks, task):
     """One piece of a Winograd convolution of x [C, H, W] sized for the cache: task ``task`` of
     ``tasks`` takes its share of the tiles (row-major, an equal count each: whole rows of
     tiles would leave one core waiting on small maps), transforms them (V [points, C, T]),
-    multiplies them by ``k_block`` filters of u [points, K, C] at a time (M = U V, BLAS called
-    in this thread) and writes those filters' outputs. V and M stay in the core's cache,
-    where the whole-image kernels send both through memory."""
+    multiplies them by ``k_block`` filters (a multiple of 4) of packed (pack_filters) at a
+    time and writes those filters' outputs. V and M stay in the core's cache, where the
+    whole-image kernels send both through memory."""
     c, h, w = x.shape
-    points, k_count = u.shape[0], u.shape[1]
+    points, blocks, k_count = packed.shape[0], packed.shape[1], out.shape[0]
     tiles_w = (w + tile - 1) // tile
     total = ((h + tile - 1) // tile) * tiles_w
     t0, t1 = task * total // tasks, (task + 1) * total // tasks
-    v = np.empty((points, c, t1 - t0), dtype=np.float32)
+    v = np.zeros((points, c, padded_tiles(t1 - t0)), dtype=np.float32)
     cols, zeros, out_tmp = winograd_scratch(tile, tiles_w, t1 - t0)
     for ch in range(c):
         for ty in share_rows(t0, t1, tiles_w):
             tx0, tx1, base = row_share(t0, t1, ty, tiles_w)
             winograd_input_row(tile, x, ch, ty, tx0, tx1, v, base, cols, zeros)
-    m = np.empty((points, min(k_block, k_count), t1 - t0), dtype=np.float32)
-    for first in range(0, k_count, k_block):
-        filters = min(k_block, k_count - first)
+    run = k_block // FILTERS
+    m = np.empty((points, min(run, blocks) * FILTERS, v.shape[2]), dtype=np.float32)
+    for b0 in range(0, blocks, run):
+        b1 = min(blocks, b0 + run)
         for p in range(points):
-            np.dot(u[p, first:first + filters], v[p], m[p, :filters])
-        for k in range(filters):
-            winograd_output_share(tile, m, k, 0, t0, t1, tiles_w, bias[first + k], code, out[first + k], out_tmp)
+            point_products(packed, v, m, p, b0, b1)
+        for k in range(b0 * FILTERS, min(k_count, b1 * FILTERS)):
+            winograd_output_share(tile, m, k - b0 * FILTERS, 0, t0, t1, tiles_w, bias[k], code, out[k], out_tmp)
 
 
 @njit(cache=True, nogil=True)
-def winograd_output_task(tile, u, v, multiply, first, bias, code, out, tiles_h, tiles_w, tasks, task):
+def winograd_output_task(tile, packed, v, multiply, first, bias, code, out, tiles_h, tiles_w, tasks, task):
     """out[K, H, W] = A^T m A per tile, cropped, plus bias and the activation, for task
-    ``task``'s run of the filters, each filter's first pass over all its tiles at once.
-    With ``multiply``, m = U V for the run first, while it is in cache (BLAS in this thread;
-    u [points, K, C], v [points, C, T]): small maps, whose few rows of tiles cannot be split
-    among the cores without each task reading all the filters. Without, v already holds the
-    products m [points, K, first:first + T] of every filter (the whole-image path) and u is
-    not read. One kernel for both: each kernel that calls the output passes compiles them
-    again."""
-    k_count = out.shape[0]
-    k0, k1 = task * k_count // tasks, (task + 1) * k_count // tasks
+    ``task``'s run of the filters (whole blocks of 4), each filter's first pass over all its
+    tiles at once. With ``multiply``, m = U V for the run first, while it is in cache
+    (packed: pack_filters' U; v [points, C, T], T padded as point_products wants): small
+    maps, whose few rows of tiles cannot be split among the cores without each task reading
+    all the filters. Without, v already holds the products m [points, K, first:first + T]
+    of every filter (the whole-image path) and packed is not read. One kernel for both: each
+    kernel that calls the output passes compiles them again."""
+    k_count, blocks = out.shape[0], (out.shape[0] + FILTERS - 1) // FILTERS
+    b0, b1 = task * blocks // tasks, (task + 1) * blocks // tasks
+    k0, k1 = b0 * FILTERS, min(k_count, b1 * FILTERS)
     tiles = tiles_h * tiles_w
     _, _, tmp = winograd_scratch(tile, tiles_w, tiles)
     m, row0, offset = v, 0, first
     if multiply:
-        m = np.empty((u.shape[0], k1 - k0, tiles), dtype=np.float32)
-        for p in range(u.shape[0]):
-            np.dot(u[p, k0:k1], v[p], m[p])
+        m = np.empty((packed.shape[0], (b1 - b0) * FILTERS, v.shape[2]), dtype=np.float32)
+        for p in range(packed.shape[0]):
+            point_products(packed, v, m, p, b0, b1)
         row0, offset = k0, 0
     for k in range(k0, k1):
         winograd_output_share(tile, m, k - row0, offset, 0, tiles, tiles_w, bias[k], code, out[k], tmp)
