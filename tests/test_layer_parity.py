@@ -355,3 +355,56 @@ def test_numba_packed_products(filters, channels, tiles):
         m = np.full((6, packed.shape[1] * 4, v.shape[2]), np.nan, np.float32)
         run_tasks(packed_products_task, (packed, v, m), tasks)
         assert_close(m[:, :filters, :tiles], expected, 1e-5, f"{tasks} tasks")
+
+
+@pytest.mark.parametrize("size,stride,height,width,activation", [
+    (1, 1, 13, 11, "leaky"), (1, 1, 8, 8, "linear"), (1, 1, 50, 46, "logistic"), (1, 1, 26, 30, "relu"),
+    (3, 2, 37, 29, "leaky"), (3, 2, 8, 8, "linear"), (3, 1, 13, 11, "logistic"), (1, 2, 9, 7, "leaky")])
+def test_numba_packed_convolution(tmp_path, size, stride, height, width, activation):
+    """Convolutions that Winograd does not take, by microkernel.py's products (im2col band by
+    band, none for a plain 1x1; columns padded to whole vectors where they are not) and by
+    BLAS, whichever the timing picks: each must match the reference, over a batch, each
+    activation, shared among many tasks or few. 12 channels: more than direct's few, fewer
+    than Winograd's 16."""
+    from darknet_py.backends.numba.activations import ACTIVATION_CODES
+    from darknet_py.backends.numba.algorithms import inference_candidates
+    cfg = tmp_path / "packed.cfg"
+    cfg.write_text(f"[net]\nwidth={width}\nheight={height}\nchannels=12\nbatch=2\n[convolutional]\n"
+                   f"batch_normalize=1\nfilters=30\nsize={size}\nstride={stride}\npad={int(size > 1)}\n"
+                   f"activation={activation}\n")
+    reference, fast = (darknet_py.load_network(cfg, backend=name) for name in ("numpy", "numba"))
+    for net in (reference, fast):
+        net.params[:] = np.random.default_rng(5).uniform(-1, 1, net.params.size)
+        net.layers[0].params["rolling_variance"][:] = np.random.default_rng(6).uniform(.5, 1.5, 30)
+        net.backend.prepare(net)
+    x = np.random.default_rng(7).standard_normal((2, 12, height, width)).astype(np.float32)
+    expected = reference.forward(x)
+    layer, backend = fast.layers[0], fast.backend
+    assert inference_candidates(layer, backend.tuning) == ("packed", "direct")
+    for band_floats in (backend.tuning.band_floats, 64):
+        backend.tuning = replace(backend.tuning, band_floats=band_floats)
+        with backend.running(train=False):
+            for name in ("packed", "direct"):
+                assert_close(backend.run_algorithm(name, layer, x, ACTIVATION_CODES[activation]), expected, RTOL,
+                             f"{name}, tasks of {band_floats} floats")
+
+
+def test_numba_remembers_1x1_and_3x3_apart(tmp_path, monkeypatch):
+    """A 3x3 and a 1x1 layer with the same input and filters are timed and remembered apart
+    (one shared entry ran a 3x3 layer by the 1x1's pick, im2col, at twice its time)."""
+    import json
+
+    from darknet_py.backends.numba import kernels
+    from darknet_py.backends.numba.algorithms import inference_candidates
+    monkeypatch.setenv("DARKNET_PY_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(kernels, "helper_compiling", lambda: False)
+    cfg = tmp_path / "twins.cfg"
+    cfg.write_text("[net]\nwidth=12\nheight=12\nchannels=16\nbatch=1\n"
+                   "[convolutional]\nfilters=16\nsize=3\nstride=1\npad=1\nactivation=leaky\n"
+                   "[convolutional]\nfilters=16\nsize=1\nstride=1\npad=0\nactivation=leaky\n")
+    net = darknet_py.Network(cfg, backend="numba", seed=3)
+    net.forward(np.random.default_rng(8).standard_normal((1, 16, 12, 12)).astype(np.float32))
+    (choices,) = json.loads((tmp_path / "cache" / "numba-choices.json").read_text()).values()
+    assert sorted(choices) == ["1x16x12x12>16 1x1/1", "1x16x12x12>16 3x3/1"]
+    assert choices["1x16x12x12>16 3x3/1"] in inference_candidates(net.layers[0], net.backend.tuning)
+    assert choices["1x16x12x12>16 1x1/1"] in inference_candidates(net.layers[1], net.backend.tuning)

@@ -13,7 +13,8 @@ class Algorithm:
     """``run(backend, conv, filters, bias, code, x)`` -> [N, K, H, W], ``filters`` what
     ``filters(weights)`` makes of a layer's weights [K, C*k*k] (folded for inference, raw in
     training): ``tile`` 0 takes them as they are; 6, 4 or 2 is Winograd F(tile x tile, 3x3),
-    on the weights transformed (U [points, K, C]) and packed for microkernel.py's products.
+    on the weights transformed (U [points, K, C]) and packed for microkernel.py's products;
+    1, im2col (none for a plain 1x1) and those products, the weights packed as they are.
     Algorithms of one tile share their filters."""
     name: str
     tile: int
@@ -22,6 +23,8 @@ class Algorithm:
     def filters(self, weights):
         if not self.tile:
             return weights
+        if self.tile == 1:
+            return pack_filters(weights[None])
         return pack_filters(winograd_filters(weights.reshape(weights.shape[0], -1, 3, 3), FILTER_TRANSFORMS[self.tile]))
 
 
@@ -33,6 +36,7 @@ def _winograd(tile, how):
 
 ALGORITHMS = {a.name: a for a in (
     Algorithm("direct", 0, convolution.direct),
+    Algorithm("packed", 1, convolution.packed),
     Algorithm("winograd6", 6, _winograd(6, "whole")),
     Algorithm("winograd6-fused", 6, _winograd(6, "fused")),
     Algorithm("winograd4", 4, _winograd(4, "whole")),
@@ -52,7 +56,9 @@ def inference_candidates(conv, tuning):
     c, h, w = conv.in_shape
     if not (conv.size == 3 and conv.stride == 1 and conv.padding == 1 and conv.groups == 1
             and c >= 16 and conv.filters >= 16):
-        return ("direct",)
+        # im2col's products by microkernel.py or by BLAS; not a first layer's few channels
+        # (direct runs them without im2col) nor groups
+        return ("packed", "direct") if conv.groups == 1 and c > tuning.few_channels else ("direct",)
     if tiles(h, w, 4) < tuning.winograd4_min_tiles:
         return ("winograd2-fused", "winograd2-filters", "winograd2", "direct")
     larger = ("winograd6-fused", "winograd6") if tiles(h, w, 6) >= tuning.winograd6_min_tiles else ()

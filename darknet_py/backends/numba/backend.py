@@ -164,7 +164,9 @@ class NumbaBackend(NumpyBackend):
         candidates = inference_candidates(layer, self.tuning)
         key = (layer.index, x.shape)
         if len(candidates) > 1 and key not in self.choice:
-            signature = f"{x.shape[0]}x{x.shape[1]}x{x.shape[2]}x{x.shape[3]}>{layer.filters}"
+            # the kernel's size too: a 1x1 and a 3x3 layer may share the rest (yolov4-tiny's 23 and 18)
+            signature = (f"{x.shape[0]}x{x.shape[1]}x{x.shape[2]}x{x.shape[3]}>{layer.filters} "
+                         f"{layer.size}x{layer.size}/{layer.stride}")
             remembered = self.remembered.get(signature)
             if remembered in candidates:
                 self.choice[key] = remembered

@@ -5,6 +5,7 @@ from numba import njit
 
 from .activations import activate, bias_activate_line
 from .im2col import im2col_line
+from .microkernel import FILTERS, padded_tiles, point_products
 
 
 @njit(cache=True, nogil=True)
@@ -29,6 +30,28 @@ def convolve_band(x, weights, bias, code, size, stride, pad, out, tasks, task):
             dest = out[k, oy0 + r]
             for ox in range(ow):
                 dest[ox] = activate(m[k, r * ow + ox] + b, code)
+
+
+@njit(cache=True, nogil=True)
+def convolve_band_packed(x, packed, bias, code, size, stride, pad, out, tasks, task):
+    """convolve_band with microkernel.py's products: the band's columns padded to whole
+    vectors (zero), multiplied by packed (pack_filters of the weights [K, C*size*size])."""
+    c = x.shape[0]
+    k_count, oh, ow = out.shape
+    oy0 = task * oh // tasks
+    rows = (task + 1) * oh // tasks - oy0
+    width = padded_tiles(rows * ow)
+    cols = np.empty((1, c * size * size, width), dtype=np.float32)
+    for row in range(c * size * size):
+        for r in range(rows):
+            im2col_line(x, row, size, stride, pad, oy0 + r, cols[0, row, r * ow:(r + 1) * ow])
+        for j in range(rows * ow, width):
+            cols[0, row, j] = 0
+    m = np.empty((1, packed.shape[1] * FILTERS, width), dtype=np.float32)
+    point_products(packed, cols, m, 0, 0, packed.shape[1], 0, width)
+    for k in range(k_count):
+        for r in range(rows):
+            bias_activate_line(out[k, oy0 + r], m[0, k, r * ow:(r + 1) * ow], bias[k], code)
 
 
 @njit(inline="always")

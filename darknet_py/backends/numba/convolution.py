@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import ACTIVATION_CODES, bias_activate
-from .conv_direct import convolve_band, convolve_few_channels, weight_gradient_few_channels
+from .conv_direct import convolve_band, convolve_band_packed, convolve_few_channels, weight_gradient_few_channels
 from .im2col import col2im_add, im2col
+from .microkernel import FILTERS, LANES, padded_tiles, pointwise_task
 from .tasks import balanced_tasks, run_tasks
 
 F = np.float32
@@ -119,6 +120,42 @@ def direct(b, conv, weights, bias, code, x):
     for image in out:
         bias_activate(image, bias, code)
     return out.reshape(x.shape[0], *conv.out_shape)
+
+
+def packed(b, conv, filters, bias, code, x):
+    """im2col + gemm + bias + activation with microkernel.py's products in place of BLAS's
+    (which packs the columns again on every call), band by band of output rows, or for a
+    plain 1x1 convolution on the map itself (pointwise). filters: pack_filters of the folded
+    weights [K, C*k*k]."""
+    if (conv.size, conv.stride, conv.padding) == (1, 1, 0):
+        return pointwise(b, conv, filters, bias, code, x)
+    k, oh, ow = conv.out_shape
+    tasks = balanced_tasks(oh, (filters.shape[2] // FILTERS + k) * ow, b.tuning.band_floats)
+    out = np.empty((x.shape[0], *conv.out_shape), dtype=F)
+    for i in range(x.shape[0]):
+        run_tasks(convolve_band_packed, (np.ascontiguousarray(x[i]), filters, bias, code, conv.size, conv.stride,
+                                         conv.padding, out[i]), tasks)
+    return out
+
+
+def pointwise(b, conv, packed, bias, code, x):
+    """A 1x1 convolution (stride 1, no padding) by microkernel.py's products, each image's
+    columns shared among tasks, then bias and the activation."""
+    n, c, h, w = x.shape
+    k, pixels = conv.filters, h * w
+    columns = padded_tiles(pixels)
+    tasks = balanced_tasks(columns // LANES, LANES * packed.shape[1] * FILTERS, b.tuning.band_floats)
+    out = np.empty((n, k, h, w), dtype=F)
+    m = np.empty((1, packed.shape[1] * FILTERS, columns), dtype=F)
+    padded = np.zeros((1, c, columns), dtype=F) if columns > pixels else None
+    for i in range(n):
+        if padded is None:
+            v = np.ascontiguousarray(x[i]).reshape(1, c, pixels)
+        else:                  # whole vectors: the map copied beside zero columns
+            padded[0, :, :pixels] = x[i].reshape(c, pixels)
+            v = padded
+        run_tasks(pointwise_task, (packed, v, m, bias, code, out[i].reshape(k, pixels)), tasks)
+    return out
 
 
 def backward(b, layer, x, delta, input_deltas):

@@ -1,14 +1,17 @@
-"""The Winograd products M[p] = U[p] V[p] by a register-blocked kernel instead of BLAS: the
-filters packed once per update, 4 at a time interleaved along the channels, each block of 4
-filters by 24, 16 or 8 tiles summed over the channels in 12, 8 or 4 AVX registers. An LLVM
-intrinsic, because Numba's own loops over such a block stay scalar (and spill) however they
-are written. BLAS packs U again on every call, and U is the large operand here (thin
-products: 25-169 tiles against 64-512 filters x channels), docs/benchmarks.md."""
+"""Products M[p] = U[p] V[p] by a register-blocked kernel instead of BLAS: the Winograd
+products and, where it times faster, im2col's: the filters packed once per update, 4 at a
+time interleaved along the channels, each block of 4 filters by 24, 16 or 8 columns (tiles,
+pixels) summed over the channels in 12, 8 or 4 AVX registers. An LLVM intrinsic, because
+Numba's own loops over such a block stay scalar (and spill) however they are written. BLAS
+packs U again on every call, and U is the large operand of the Winograd products (25-169
+tiles against 64-512 filters x channels), docs/benchmarks.md."""
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
+
+from .activations import bias_activate_line
 
 FILTERS = 4         # filters per block: with 3 vectors of tiles and a broadcast, 16 registers
 LANES = 8           # float32 lanes of an AVX register
@@ -85,22 +88,23 @@ def padded_tiles(tiles):
 
 
 @njit(inline="always")
-def tiles_by_block(panel, v, v_start, t, m, m_start, count, add):
-    """One block of filters by every tile, 24, 16 then 8 at a time (t a multiple of LANES)."""
+def tiles_by_block(panel, v, v_start, t, width, m, m_start, count, add):
+    """One block of filters by ``width`` columns (a multiple of LANES) of rows t apart, 24, 16
+    then 8 at a time."""
     t0 = 0
-    while t0 + 3 * LANES <= t:
+    while t0 + 3 * LANES <= width:
         if add:
             add24(panel, v, v_start + t0, t, m, m_start + t0, t, count)
         else:
             block24(panel, v, v_start + t0, t, m, m_start + t0, t, count)
         t0 += 3 * LANES
-    if t0 + 2 * LANES <= t:
+    if t0 + 2 * LANES <= width:
         if add:
             add16(panel, v, v_start + t0, t, m, m_start + t0, t, count)
         else:
             block16(panel, v, v_start + t0, t, m, m_start + t0, t, count)
         t0 += 2 * LANES
-    if t0 < t:
+    if t0 < width:
         if add:
             add8(panel, v, v_start + t0, t, m, m_start + t0, t, count)
         else:
@@ -108,19 +112,23 @@ def tiles_by_block(panel, v, v_start, t, m, m_start, count, add):
 
 
 @njit(inline="always")
-def point_products(packed, v, m, p, b0, b1):
-    """m[p, 4*(b - b0) + i] = U[p, 4*b + i] v[p] for the blocks b0 <= b < b1 of filters: packed
-    (pack_filters) [points, blocks, C*4], v [points, C, T], m [points, >= 4*(b1 - b0), T], T a
-    multiple of LANES (columns past the tiles zero in v). The channels in runs whose panels fit
-    half an L2, so that U crosses memory once; each run's sums added to the runs' before."""
+def point_products(packed, v, m, p, b0, b1, t0, t1):
+    """m[p, 4*(b - b0) + i, t0:t1] = (U[p, 4*b + i] v[p])[t0:t1] for the blocks b0 <= b < b1 of
+    filters: packed (pack_filters) [points, blocks, C*4], v [points, C, T], m [points, >= 4*(b1
+    - b0), T]; T, t0 and t1 multiples of LANES (columns past the tiles zero in v). The
+    channels in runs whose panels fit half an L2, so that U crosses memory once, each run's
+    sums added to the runs' before; the columns in spans whose V fits there too."""
     c, t = v.shape[1], v.shape[2]
     run = max(16, min(c, PANEL_FLOATS // ((b1 - b0) * FILTERS)))
+    span = max(3 * LANES, PANEL_FLOATS // run // (3 * LANES) * (3 * LANES))
     vf, mf = v[p].reshape(-1), m[p].reshape(-1)
     for c0 in range(0, c, run):
         count = min(run, c - c0)
-        for b in range(b0, b1):
-            tiles_by_block(packed[p, b, c0 * FILTERS:(c0 + count) * FILTERS], vf, c0 * t, t, mf,
-                           (b - b0) * FILTERS * t, count, c0 > 0)
+        for first in range(t0, t1, span):
+            width = min(span, t1 - first)
+            for b in range(b0, b1):
+                tiles_by_block(packed[p, b, c0 * FILTERS:(c0 + count) * FILTERS], vf, c0 * t + first, t, width, mf,
+                               (b - b0) * FILTERS * t + first, count, c0 > 0)
 
 
 @njit(cache=True, nogil=True)
@@ -128,4 +136,18 @@ def packed_products_task(packed, v, m, tasks, task):
     """m[p] = U[p] v[p] (point_products) for task ``task``'s run of the points."""
     points = packed.shape[0]
     for p in range(task * points // tasks, (task + 1) * points // tasks):
-        point_products(packed, v, m, p, 0, packed.shape[1])
+        point_products(packed, v, m, p, 0, packed.shape[1], 0, v.shape[2])
+
+
+@njit(cache=True, nogil=True)
+def pointwise_task(packed, v, m, bias, code, out, tasks, task):
+    """A 1x1 convolution's share of the columns: m = W v (point_products, one point: packed
+    [1, blocks, C*4], v [1, C, T]), then out[k, j] = activate(m[k, j] + bias[k]) for the
+    share's columns j < out.shape[1] (the map's pixels; T padded to whole vectors)."""
+    t = v.shape[2]
+    vectors = t // LANES
+    t0, t1 = task * vectors // tasks * LANES, (task + 1) * vectors // tasks * LANES
+    point_products(packed, v, m, 0, 0, packed.shape[1], t0, t1)
+    last = min(t1, out.shape[1])
+    for k in range(out.shape[0]):
+        bias_activate_line(out[k, t0:last], m[0, k, t0:last], bias[k], code)

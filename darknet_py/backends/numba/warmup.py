@@ -33,9 +33,9 @@ def compile_all():
     backend = NumbaBackend()
     rng = np.random.default_rng(0)
 
-    def run(channels, size, *names):
-        conv = ConvShape((channels, size, size), 16)
-        weights = rng.standard_normal((16, channels * 9)).astype(np.float32)
+    def run(channels, size, *names, kernel=3):
+        conv = ConvShape((channels, size, size), 16, size=kernel, padding=kernel // 2)
+        weights = rng.standard_normal((16, channels * kernel * kernel)).astype(np.float32)
         bias = np.zeros(16, np.float32)
         x = np.zeros((1, channels, size, size), np.float32)
         out = None
@@ -56,6 +56,8 @@ def compile_all():
         run(16, 13, "winograd2-filters")
         # ...then every path, which by now mostly loads what either process has compiled
         run(16, 13, "winograd2")
+        run(16, 13, "packed", kernel=1)
+        run(16, 13, "packed")
         run(3, 13, "direct")
         out = run(16, 52, "winograd4", "winograd4-fused")
         pooled = np.empty((1, 16, 26, 26), np.float32)

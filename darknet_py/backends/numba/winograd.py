@@ -274,7 +274,7 @@ def winograd_fused_task(tile, x, packed, bias, code, out, k_block, tasks, task):
     for b0 in range(0, blocks, run):
         b1 = min(blocks, b0 + run)
         for p in range(points):
-            point_products(packed, v, m, p, b0, b1)
+            point_products(packed, v, m, p, b0, b1, 0, v.shape[2])
         for k in range(b0 * FILTERS, min(k_count, b1 * FILTERS)):
             winograd_output_share(tile, m, k - b0 * FILTERS, 0, t0, t1, tiles_w, bias[k], code, out[k], out_tmp)
 
@@ -298,7 +298,7 @@ def winograd_output_task(tile, packed, v, multiply, first, bias, code, out, tile
     if multiply:
         m = np.empty((packed.shape[0], (b1 - b0) * FILTERS, v.shape[2]), dtype=np.float32)
         for p in range(packed.shape[0]):
-            point_products(packed, v, m, p, b0, b1)
+            point_products(packed, v, m, p, b0, b1, 0, v.shape[2])
         row0, offset = k0, 0
     for k in range(k0, k1):
         winograd_output_share(tile, m, k - row0, offset, 0, tiles, tiles_w, bias[k], code, out[k], tmp)
