@@ -408,3 +408,14 @@ def test_numba_remembers_1x1_and_3x3_apart(tmp_path, monkeypatch):
     assert sorted(choices) == ["1x16x12x12>16 1x1/1", "1x16x12x12>16 3x3/1"]
     assert choices["1x16x12x12>16 3x3/1"] in inference_candidates(net.layers[0], net.backend.tuning)
     assert choices["1x16x12x12>16 1x1/1"] in inference_candidates(net.layers[1], net.backend.tuning)
+
+
+def test_numba_winograd_filters_are_packed_u():
+    """The filter transform writes U straight into pack_filters' layout: the same numbers as
+    packing G w G^T computed in float64 here, the last block's missing filters zero."""
+    from darknet_py.backends.numba.microkernel import pack_filters
+    from darknet_py.backends.numba.winograd import FILTER_TRANSFORMS, winograd_filters
+    w = np.random.default_rng(2).standard_normal((7, 5, 3, 3)).astype(np.float32)
+    for tile, g in FILTER_TRANSFORMS.items():
+        u = np.einsum("ai,kcij,bj->abkc", g, w.astype(np.float64), g).reshape(len(g) ** 2, 7, 5)
+        assert_close(winograd_filters(w, g), pack_filters(u.astype(np.float32)), 1e-6, f"F({tile}x{tile}, 3x3)")

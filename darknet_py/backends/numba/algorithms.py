@@ -25,7 +25,7 @@ class Algorithm:
             return weights
         if self.tile == 1:
             return pack_filters(weights[None])
-        return pack_filters(winograd_filters(weights.reshape(weights.shape[0], -1, 3, 3), FILTER_TRANSFORMS[self.tile]))
+        return winograd_filters(weights.reshape(weights.shape[0], -1, 3, 3), FILTER_TRANSFORMS[self.tile])
 
 
 def _winograd(tile, how):

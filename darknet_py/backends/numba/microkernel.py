@@ -74,11 +74,11 @@ def pack_filters(u):
     """U [points, K, C] -> [points, ceil(K / 4), C * 4]: each block of 4 filters interleaved along
     the channels (panel[c*4 + i] = U[p, 4*b + i, c]), the last block's missing filters zero."""
     points, k, c = u.shape
-    blocks = -(-k // FILTERS)
-    packed = np.zeros((points, blocks * FILTERS, c), dtype=np.float32)
-    packed[:, :k] = u
-    return np.ascontiguousarray(packed.reshape(points, blocks, FILTERS, c).transpose(0, 1, 3, 2)).reshape(
-        points, blocks, c * FILTERS)
+    packed = np.zeros((points, -(-k // FILTERS), c, FILTERS), dtype=np.float32)
+    for i in range(FILTERS):
+        rows = u[:, i::FILTERS]
+        packed[:, :rows.shape[1], :, i] = rows
+    return packed.reshape(points, packed.shape[1], c * FILTERS)
 
 
 @njit(cache=True)

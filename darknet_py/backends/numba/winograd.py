@@ -20,7 +20,8 @@ G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
 
 @njit(parallel=True, cache=True)
 def transform_filters(weights, g, u):
-    """u[a*t + b, k, c] = (g w g^T)[a, b] for every 3x3 filter w = weights[k, c], in float64."""
+    """U[a*t + b, k, c] = (g w g^T)[a, b] for every 3x3 filter w = weights[k, c], in float64,
+    written where pack_filters puts it: u[a*t + b, k // 4, c*4 + k % 4]."""
     k_count, c_count = weights.shape[:2]
     t = g.shape[0]
     for kc in prange(k_count * c_count):
@@ -32,12 +33,16 @@ def transform_filters(weights, g, u):
             r1 = g[a, 0] * w[0, 1] + g[a, 1] * w[1, 1] + g[a, 2] * w[2, 1]
             r2 = g[a, 0] * w[0, 2] + g[a, 1] * w[1, 2] + g[a, 2] * w[2, 2]
             for b in range(t):
-                u[a * t + b, k, c] = np.float32(r0 * g[b, 0] + r1 * g[b, 1] + r2 * g[b, 2])
+                u[a * t + b, k // FILTERS, c * FILTERS + k % FILTERS] = np.float32(r0 * g[b, 0] + r1 * g[b, 1]
+                                                                             + r2 * g[b, 2])
 
 
 def winograd_filters(weights, g=G):
-    """U[t*t, K, C] = g w g^T for every 3x3 filter w (float64 math); t = 6 for F(4x4, 3x3)."""
-    u = np.empty((len(g) ** 2, *weights.shape[:2]), dtype=F)
+    """U[t*t, K, C] = g w g^T for every 3x3 filter w (float64 math; t = 6 for F(4x4, 3x3)),
+    packed for microkernel.py (pack_filters' layout) without U itself: the largest layers'
+    filters are 64 MB, and each copy of them stays in the process's heap."""
+    k, c = weights.shape[:2]
+    u = np.zeros((len(g) ** 2, -(-k // FILTERS), c * FILTERS), dtype=F)
     transform_filters(np.ascontiguousarray(weights, dtype=F), g, u)
     return u
 
