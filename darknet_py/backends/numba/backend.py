@@ -3,9 +3,9 @@ folded into the weights for inference (``scale / (sqrt(var) + 1e-6)``, Darknet's
 denominator). Inference keeps one set of threads busy: BLAS held to one thread, every gemm
 called from compiled code in Numba's threads or in tasks on a small crew (the Winograd
 products by microkernel.py, not BLAS), each a piece sized for the core's cache; per layer it
-times the algorithms of algorithms.py and keeps the fastest. Training calls BLAS through NumPy, with its own threads, between compiled loops.
-Layers without a kernel here run the reference; every layer is checked against it
-(tests/test_layer_parity.py)."""
+times the algorithms of algorithms.py and keeps the fastest. Training calls BLAS through
+NumPy, with its own threads, between compiled loops. Layers without a kernel here run the
+reference; every layer is checked against it (tests/test_layer_parity.py)."""
 import contextlib
 from dataclasses import dataclass
 

@@ -17,20 +17,20 @@ FILTERS = 4         # filters per block: with 3 vectors of tiles and a broadcast
 LANES = 8           # float32 lanes of an AVX register
 
 
-def _block(vectors, accumulate):
-    """An intrinsic block(panel, v, v_start, v_stride, m, m_start, m_stride, count):
+def _block(vectors):
+    """An intrinsic block(panel, v, v_start, v_stride, m, m_start, m_stride, count, add):
     m[m_start + i*m_stride + l] (+)= sum over c < count of panel[c*FILTERS + i] * v[v_start +
     c*v_stride + l], for i < FILTERS and l < LANES*vectors, added to what m holds with
-    ``accumulate``; every array float32, C-ordered."""
+    ``add``; every array float32, C-ordered."""
     @intrinsic
-    def block(typingctx, panel, v, v_start, v_stride, m, m_start, m_stride, count):
-        sig = types.void(panel, v, types.intp, types.intp, m, types.intp, types.intp, types.intp)
+    def block(typingctx, panel, v, v_start, v_stride, m, m_start, m_stride, count, add):
+        sig = types.void(panel, v, types.intp, types.intp, m, types.intp, types.intp, types.intp, types.boolean)
 
         def codegen(context, builder, signature, args):
             panel_ptr = context.make_array(signature.args[0])(context, builder, args[0]).data
             v_ptr = context.make_array(signature.args[1])(context, builder, args[1]).data
             m_ptr = context.make_array(signature.args[4])(context, builder, args[4]).data
-            v_start, v_stride, m_start, m_stride, count = args[2], args[3], args[5], args[6], args[7]
+            v_start, v_stride, m_start, m_stride, count, add = args[2], args[3], args[5], args[6], args[7], args[8]
             intp = context.get_value_type(types.intp)
             vector = ir.VectorType(ir.FloatType(), LANES)
             undefined = ir.Constant(vector, ir.Undefined)
@@ -44,8 +44,10 @@ def _block(vectors, accumulate):
                 return builder.bitcast(builder.gep(m_ptr, [builder.add(start, ir.Constant(intp, LANES * j))]),
                                        vector.as_pointer())
             zero = ir.Constant(vector, [0.0] * LANES)
-            sums = [[cgutils.alloca_once_value(builder, builder.load(m_vector(i, j), align=4) if accumulate else zero)
-                     for j in range(vectors)] for i in range(FILTERS)]     # registers, after LLVM's mem2reg
+            # the sums start from m's values or from zero; registers, after LLVM's mem2reg
+            sums = [[cgutils.alloca_once_value(builder, builder.select(add, builder.load(m_vector(i, j), align=4),
+                                                                       zero))
+                     for j in range(vectors)] for i in range(FILTERS)]
             with cgutils.for_range(builder, count) as loop:
                 c = loop.index
                 row = builder.gep(v_ptr, [builder.add(v_start, builder.mul(c, v_stride))])
@@ -65,8 +67,7 @@ def _block(vectors, accumulate):
     return block
 
 
-block24, block16, block8 = _block(3, False), _block(2, False), _block(1, False)
-add24, add16, add8 = _block(3, True), _block(2, True), _block(1, True)
+block24, block16, block8 = _block(3), _block(2), _block(1)
 PANEL_FLOATS = 64 << 10     # the filters' panels over one run of channels: half an L2 (256 KB)
 
 
@@ -93,22 +94,13 @@ def tiles_by_block(panel, v, v_start, t, width, m, m_start, count, add):
     then 8 at a time."""
     t0 = 0
     while t0 + 3 * LANES <= width:
-        if add:
-            add24(panel, v, v_start + t0, t, m, m_start + t0, t, count)
-        else:
-            block24(panel, v, v_start + t0, t, m, m_start + t0, t, count)
+        block24(panel, v, v_start + t0, t, m, m_start + t0, t, count, add)
         t0 += 3 * LANES
     if t0 + 2 * LANES <= width:
-        if add:
-            add16(panel, v, v_start + t0, t, m, m_start + t0, t, count)
-        else:
-            block16(panel, v, v_start + t0, t, m, m_start + t0, t, count)
+        block16(panel, v, v_start + t0, t, m, m_start + t0, t, count, add)
         t0 += 2 * LANES
     if t0 < width:
-        if add:
-            add8(panel, v, v_start + t0, t, m, m_start + t0, t, count)
-        else:
-            block8(panel, v, v_start + t0, t, m, m_start + t0, t, count)
+        block8(panel, v, v_start + t0, t, m, m_start + t0, t, count, add)
 
 
 @njit(inline="always")
