@@ -205,7 +205,7 @@ class NumbaBackend(NumpyBackend):
         key = (algorithm.tile, layer.index)
         if key not in self.train_filters:
             self.train_filters[key] = algorithm.filters(weights)
-        with self.running(train=False):      # the gemms in the tasks: BLAS in one thread
+        with self.running(train=False):      # the products in the crew's tasks, BLAS in one thread
             out = algorithm.run(self, layer, self.train_filters[key], np.zeros(k, dtype=F), LINEAR, x)
         return out.reshape(x.shape[0], k, -1)
 

@@ -138,15 +138,15 @@ def packed(b, conv, filters, bias, code, x):
     return out
 
 
-def pointwise(b, conv, packed, bias, code, x):
+def pointwise(b, conv, filters, bias, code, x):
     """A 1x1 convolution (stride 1, no padding) by microkernel.py's products, each image's
     columns shared among tasks, then bias and the activation."""
     n, c, h, w = x.shape
     k, pixels = conv.filters, h * w
     columns = padded_tiles(pixels)
-    tasks = balanced_tasks(columns // LANES, LANES * packed.shape[1] * FILTERS, b.tuning.band_floats)
+    tasks = balanced_tasks(columns // LANES, LANES * filters.shape[1] * FILTERS, b.tuning.band_floats)
     out = np.empty((n, k, h, w), dtype=F)
-    m = np.empty((1, packed.shape[1] * FILTERS, columns), dtype=F)
+    m = np.empty((1, filters.shape[1] * FILTERS, columns), dtype=F)
     padded = np.zeros((1, c, columns), dtype=F) if columns > pixels else None
     for i in range(n):
         if padded is None:
@@ -154,7 +154,7 @@ def pointwise(b, conv, packed, bias, code, x):
         else:                  # whole vectors: the map copied beside zero columns
             padded[0, :, :pixels] = x[i].reshape(c, pixels)
             v = padded
-        run_tasks(pointwise_task, (packed, v, m, bias, code, out[i].reshape(k, pixels)), tasks)
+        run_tasks(pointwise_task, (filters, v, m, bias, code, out[i].reshape(k, pixels)), tasks)
     return out
 
 

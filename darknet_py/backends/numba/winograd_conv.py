@@ -1,9 +1,8 @@
 """The Numba backend's Winograd convolutions (3x3, stride 1, pad 1), three ways to run the
 kernels of winograd.py, each multiplying by microkernel.py: whole images (every tile
 transformed, the products of every point, then the outputs), share by share of tiles (each
-task transforms, multiplies and writes its share while
-it is in the core's cache), and run by run of filters (small maps, whose few rows of tiles
-cannot be split among the cores)."""
+task transforms, multiplies and writes its share while it is in the core's cache), and run
+by run of filters (small maps, whose few rows of tiles cannot be split among the cores)."""
 import numpy as np
 
 from .microkernel import FILTERS, packed_products_task, padded_tiles
@@ -14,8 +13,8 @@ F = np.float32
 
 
 def convolve(b, conv, x, tile, filters, bias, code, how):
-    """[N, K, H, W] of Winograd F(tile x tile, 3x3) with the transformed ``filters`` U [points,
-    K, C], then ``bias`` and the activation ``code``; ``how`` is one of WAYS."""
+    """[N, K, H, W] of Winograd F(tile x tile, 3x3) with the transformed ``filters`` (U packed:
+    winograd_filters), then ``bias`` and the activation ``code``; ``how`` is one of WAYS."""
     n, c, h, w = x.shape
     tiles_h, tiles_w = (h + tile - 1) // tile, (w + tile - 1) // tile
     out = np.empty((n, conv.filters, h, w), dtype=F)
@@ -26,8 +25,7 @@ def convolve(b, conv, x, tile, filters, bias, code, how):
 def whole_images(b, tile, packed, bias, code, x, out, tiles_h, tiles_w):
     """Every tile of an image (small maps: of the whole batch, for wider products that read the
     filters once; large ones image by image, to bound the transformed tiles' memory)
-    transformed, then the products of every point (``packed``: pack_filters' U), then the
-    outputs."""
+    transformed, then the products of every point, then the outputs."""
     points, c = packed.shape[0], x.shape[1]
     k = packed.shape[1] * FILTERS
     n, tiles = x.shape[0], tiles_h * tiles_w
