@@ -15,6 +15,7 @@ from .activations import bias_activate_line
 
 FILTERS = 4         # filters per block: with 3 vectors of tiles and a broadcast, 16 registers
 LANES = 8           # float32 lanes of an AVX register
+PANEL_FLOATS = 64 << 10     # the filters' panels over one run of channels: half an L2 (256 KB)
 
 
 def _block(vectors):
@@ -39,6 +40,7 @@ def _block(vectors):
             # fused multiply-add where the target has one, multiply and add where not
             fmuladd = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vector, [vector] * 3),
                                                      f"llvm.fmuladd.v{LANES}f32")
+
             def m_vector(i, j):
                 start = builder.add(m_start, builder.mul(ir.Constant(intp, i), m_stride))
                 return builder.bitcast(builder.gep(m_ptr, [builder.add(start, ir.Constant(intp, LANES * j))]),
@@ -68,7 +70,6 @@ def _block(vectors):
 
 
 block24, block16, block8 = _block(3), _block(2), _block(1)
-PANEL_FLOATS = 64 << 10     # the filters' panels over one run of channels: half an L2 (256 KB)
 
 
 def pack_filters(u):
