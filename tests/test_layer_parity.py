@@ -188,7 +188,8 @@ def test_every_numba_convolution_algorithm(tmp_path, height, width, activation):
     it compiles."""
     from darknet_py.backends.numba.activations import ACTIVATION_CODES
     from darknet_py.backends.numba.algorithms import inference_candidates
-    fast, x, expected = numba_3x3_layer(tmp_path, 16, height, width, 24, activation)
+    # 22 filters: five whole blocks of microkernel.py's 4 and one of 2
+    fast, x, expected = numba_3x3_layer(tmp_path, 16, height, width, 22, activation)
     layer, backend = fast.layers[0], fast.backend
     code = ACTIVATION_CODES[activation]
     algorithms = inference_candidates(layer, backend.tuning)
@@ -199,10 +200,12 @@ def test_every_numba_convolution_algorithm(tmp_path, height, width, activation):
     with backend.running(train=False):        # the gemms split among Numba's threads
         for name in algorithms:
             assert_close(backend.run_algorithm(name, layer, x, code), expected, RTOL, name + " in Numba's threads")
-        # several runs of filters, the last shorter
-        backend.tuning = replace(backend.tuning, fused_filters=10)
-        for name in algorithms:
-            assert_close(backend.run_algorithm(name, layer, x, code), expected, RTOL, name + " by runs of 10 filters")
+        # several runs of filters (whole blocks of 4, one at least), the last shorter
+        for filters in (10, 2):
+            backend.tuning = replace(backend.tuning, fused_filters=filters)
+            for name in algorithms:
+                assert_close(backend.run_algorithm(name, layer, x, code), expected, RTOL,
+                             f"{name} by runs of {filters} filters")
         backend.tuning = replace(backend.tuning, fused_tiles=5)     # shares of ~5 tiles, most ending mid-row
         for name in algorithms:
             assert_close(backend.run_algorithm(name, layer, x, code), expected, RTOL, name + " by shares of 5 tiles")

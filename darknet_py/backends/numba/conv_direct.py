@@ -5,26 +5,29 @@ from numba import njit
 
 from .activations import activate, bias_activate_line
 from .im2col import im2col_line
-from .microkernel import FILTERS, padded_tiles, point_products
+from .microkernel import FILTERS, padded_matrix, point_products
 
 
-@njit(cache=True, nogil=True)
-def convolve_band(x, weights, bias, code, size, stride, pad, out, tasks, task):
-    """im2col + gemm + bias + activation of one band of one image: task ``task`` of ``tasks``
-    takes its share of the rows of out [K, oh, ow], lays out their columns (darknet
-    im2col_cpu's rows), multiplies them by weights [K, C*size*size] (BLAS in this thread) and
-    writes the band. The columns and products stay in cache instead of crossing memory whole."""
-    c = x.shape[0]
-    k_count, oh, ow = out.shape
+@njit(inline="always")
+def band_of(oh, tasks, task):
+    """Task ``task``'s share of ``oh`` output rows: (its first row, its rows)."""
     oy0 = task * oh // tasks
-    rows = (task + 1) * oh // tasks - oy0
-    cols = np.empty((c * size * size, rows * ow), dtype=np.float32)
-    for row in range(c * size * size):
+    return oy0, (task + 1) * oh // tasks - oy0
+
+
+@njit(inline="always")
+def band_columns(x, size, stride, pad, oy0, rows, ow, cols):
+    """cols[row, :rows*ow] = darknet im2col_cpu's ``row`` over output rows oy0..oy0 + rows - 1."""
+    for row in range(x.shape[0] * size * size):
         for r in range(rows):
             im2col_line(x, row, size, stride, pad, oy0 + r, cols[row, r * ow:(r + 1) * ow])
-    m = np.empty((k_count, rows * ow), dtype=np.float32)
-    np.dot(weights, cols, m)
-    for k in range(k_count):
+
+
+@njit(inline="always")
+def write_band(m, bias, code, out, oy0, rows):
+    """out[k, oy0:oy0 + rows] = activate(m[k, :rows*ow] + bias[k]): a band's products written."""
+    ow = out.shape[2]
+    for k in range(out.shape[0]):
         b = bias[k]
         for r in range(rows):
             dest = out[k, oy0 + r]
@@ -33,25 +36,31 @@ def convolve_band(x, weights, bias, code, size, stride, pad, out, tasks, task):
 
 
 @njit(cache=True, nogil=True)
+def convolve_band(x, weights, bias, code, size, stride, pad, out, tasks, task):
+    """im2col + gemm + bias + activation of one band of one image: task ``task`` of ``tasks``
+    takes its share of the rows of out [K, oh, ow], lays out their columns (darknet
+    im2col_cpu's rows), multiplies them by weights [K, C*size*size] (BLAS in this thread) and
+    writes the band. The columns and products stay in cache instead of crossing memory whole."""
+    k_count, oh, ow = out.shape
+    oy0, rows = band_of(oh, tasks, task)
+    cols = np.empty((weights.shape[1], rows * ow), dtype=np.float32)
+    band_columns(x, size, stride, pad, oy0, rows, ow, cols)
+    m = np.empty((k_count, rows * ow), dtype=np.float32)
+    np.dot(weights, cols, m)
+    write_band(m, bias, code, out, oy0, rows)
+
+
+@njit(cache=True, nogil=True)
 def convolve_band_packed(x, packed, bias, code, size, stride, pad, out, tasks, task):
     """convolve_band with microkernel.py's products: the band's columns padded to whole
-    vectors (zero), multiplied by packed (pack_filters of the weights [K, C*size*size])."""
-    c = x.shape[0]
-    k_count, oh, ow = out.shape
-    oy0 = task * oh // tasks
-    rows = (task + 1) * oh // tasks - oy0
-    width = padded_tiles(rows * ow)
-    cols = np.empty((1, c * size * size, width), dtype=np.float32)
-    for row in range(c * size * size):
-        for r in range(rows):
-            im2col_line(x, row, size, stride, pad, oy0 + r, cols[0, row, r * ow:(r + 1) * ow])
-        for j in range(rows * ow, width):
-            cols[0, row, j] = 0
-    m = np.empty((1, packed.shape[1] * FILTERS, width), dtype=np.float32)
-    point_products(packed, cols, m, 0, 0, packed.shape[1], 0, width)
-    for k in range(k_count):
-        for r in range(rows):
-            bias_activate_line(out[k, oy0 + r], m[0, k, r * ow:(r + 1) * ow], bias[k], code)
+    vectors, multiplied by packed (pack_filters of the weights [K, C*size*size])."""
+    _, oh, ow = out.shape
+    oy0, rows = band_of(oh, tasks, task)
+    cols = padded_matrix(1, x.shape[0] * size * size, rows * ow)
+    band_columns(x, size, stride, pad, oy0, rows, ow, cols[0])
+    m = np.empty((1, packed.shape[1] * FILTERS, cols.shape[2]), dtype=np.float32)
+    point_products(packed, cols, m, 0, 0, packed.shape[1], 0, cols.shape[2])
+    write_band(m[0], bias, code, out, oy0, rows)
 
 
 @njit(inline="always")

@@ -89,6 +89,15 @@ def padded_tiles(tiles):
     return -(-tiles // LANES) * LANES
 
 
+@njit(cache=True)
+def padded_matrix(points, rows, columns):
+    """An empty V for point_products, [points, rows, columns padded to whole vectors]: the
+    padding zero (its products are not read, but kept finite), the rest for the caller to fill."""
+    v = np.empty((points, rows, padded_tiles(columns)), dtype=np.float32)
+    v[:, :, columns:] = 0
+    return v
+
+
 @njit(inline="always")
 def tiles_by_block(panel, v, v_start, t, width, m, m_start, count, add):
     """One block of filters by ``width`` columns (a multiple of LANES) of rows t apart, 24, 16

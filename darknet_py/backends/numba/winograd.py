@@ -5,7 +5,7 @@ import numpy as np
 from numba import njit, prange
 
 from .activations import bias_activate_line
-from .microkernel import FILTERS, padded_tiles, point_products
+from .microkernel import FILTERS, padded_matrix, point_products
 from .winograd6 import G6, winograd6_input_row, winograd6_output_columns, winograd6_output_rows
 from .winograd_tiles import image_row, pad_columns, row_share, share_rows, tile_columns, winograd_scratch
 
@@ -260,21 +260,21 @@ def winograd_fused_task(tile, x, packed, bias, code, out, k_block, tasks, task):
     """One piece of a Winograd convolution of x [C, H, W] sized for the cache: task ``task`` of
     ``tasks`` takes its share of the tiles (row-major, an equal count each: whole rows of
     tiles would leave one core waiting on small maps), transforms them (V [points, C, T]),
-    multiplies them by ``k_block`` filters (a multiple of 4) of packed (pack_filters) at a
-    time and writes those filters' outputs. V and M stay in the core's cache, where the
+    multiplies them by ``k_block`` filters (in whole blocks of 4, one at least) of packed
+    (pack_filters) at a time and writes those filters' outputs. V and M stay in the core's cache, where the
     whole-image kernels send both through memory."""
     c, h, w = x.shape
     points, blocks, k_count = packed.shape[0], packed.shape[1], out.shape[0]
     tiles_w = (w + tile - 1) // tile
     total = ((h + tile - 1) // tile) * tiles_w
     t0, t1 = task * total // tasks, (task + 1) * total // tasks
-    v = np.zeros((points, c, padded_tiles(t1 - t0)), dtype=np.float32)
+    v = padded_matrix(points, c, t1 - t0)
     cols, zeros, out_tmp = winograd_scratch(tile, tiles_w, t1 - t0)
     for ch in range(c):
         for ty in share_rows(t0, t1, tiles_w):
             tx0, tx1, base = row_share(t0, t1, ty, tiles_w)
             winograd_input_row(tile, x, ch, ty, tx0, tx1, v, base, cols, zeros)
-    run = k_block // FILTERS
+    run = max(1, k_block // FILTERS)
     m = np.empty((points, min(run, blocks) * FILTERS, v.shape[2]), dtype=np.float32)
     for b0 in range(0, blocks, run):
         b1 = min(blocks, b0 + run)

@@ -5,7 +5,7 @@ task transforms, multiplies and writes its share while it is in the core's cache
 by run of filters (small maps, whose few rows of tiles cannot be split among the cores)."""
 import numpy as np
 
-from .microkernel import FILTERS, packed_products_task, padded_tiles
+from .microkernel import FILTERS, packed_products_task, padded_matrix
 from .tasks import balanced_tasks, run_tasks
 from .winograd import winograd_fused_task, winograd_input_task, winograd_output_task
 
@@ -30,12 +30,10 @@ def whole_images(b, tile, packed, bias, code, x, out, tiles_h, tiles_w):
     k = packed.shape[1] * FILTERS
     n, tiles = x.shape[0], tiles_h * tiles_w
     together = n if 4 * points * (c + k) * n * tiles <= b.tuning.winograd_batch_bytes else 1
-    columns = padded_tiles(together * tiles)
-    v = np.empty((points, c, columns), dtype=F)
-    m = np.empty((points, k, columns), dtype=F)
+    v = padded_matrix(points, c, together * tiles)     # a last, shorter group leaves finite values past it
+    m = np.empty((points, k, v.shape[2]), dtype=F)
     for start in range(0, n, together):
         images = range(start, min(n, start + together))
-        v[:, :, len(images) * tiles:] = 0      # the padding's products are not read, but kept finite
         for i in images:
             run_tasks(winograd_input_task, (tile, np.ascontiguousarray(x[i]), tiles_h, tiles_w, v,
                                             (i - start) * tiles), b.tuning.row_tasks)
@@ -56,7 +54,7 @@ def by_filters(b, tile, packed, bias, code, x, out, tiles_h, tiles_w):
     points, c = packed.shape[0], x.shape[1]
     # runs of at least fused_filters filters, in whole blocks
     tasks = max(1, min(4, packed.shape[1] * FILTERS // b.tuning.fused_filters))
-    v = np.zeros((points, c, padded_tiles(tiles_h * tiles_w)), dtype=F)
+    v = padded_matrix(points, c, tiles_h * tiles_w)
     for i in range(x.shape[0]):
         run_tasks(winograd_input_task, (tile, np.ascontiguousarray(x[i]), tiles_h, tiles_w, v, 0),
                   b.tuning.row_tasks)
