@@ -9,7 +9,7 @@ import numpy as np
 from .activations import ACTIVATION_CODES, bias_activate
 from .conv_direct import convolve_band, convolve_band_packed, convolve_few_channels, weight_gradient_few_channels
 from .im2col import col2im_add, im2col
-from .microkernel import FILTERS, LANES, padded_matrix, pointwise_task
+from .microkernel import FILTERS, LANES, padded_matrix, padded_tiles, pointwise_task
 from .tasks import balanced_tasks, run_tasks
 
 F = np.float32
@@ -143,13 +143,13 @@ def pointwise(b, conv, filters, bias, code, x):
     columns shared among tasks, then bias and the activation."""
     n, c, h, w = x.shape
     k, pixels = conv.filters, h * w
-    padded = padded_matrix(1, c, pixels)
-    columns = padded.shape[2]
+    columns = padded_tiles(pixels)
+    padded = padded_matrix(1, c, pixels) if columns > pixels else None
     tasks = balanced_tasks(columns // LANES, LANES * filters.shape[1] * FILTERS, b.tuning.band_floats)
     out = np.empty((n, k, h, w), dtype=F)
     m = np.empty((1, filters.shape[1] * FILTERS, columns), dtype=F)
     for i in range(n):
-        if columns == pixels:
+        if padded is None:
             v = np.ascontiguousarray(x[i]).reshape(1, c, pixels)
         else:                  # whole vectors: the map copied beside the zero columns
             padded[0, :, :pixels] = x[i].reshape(c, pixels)
