@@ -56,7 +56,8 @@ def convolve_band_packed(x, packed, bias, code, size, stride, pad, out, tasks, t
     vectors, multiplied by packed (pack_filters of the weights [K, C*size*size])."""
     _, oh, ow = out.shape
     oy0, rows = band_of(oh, tasks, task)
-    cols = padded_matrix(1, x.shape[0] * size * size, rows * ow)
+    # one point, as an int64: a literal 1 would have Numba compile padded_matrix once more
+    cols = padded_matrix(np.int64(1), x.shape[0] * size * size, rows * ow)
     band_columns(x, size, stride, pad, oy0, rows, ow, cols[0])
     m = np.empty((1, packed.shape[1] * FILTERS, cols.shape[2]), dtype=np.float32)
     point_products(packed, cols, m, 0, 0, packed.shape[1], 0, cols.shape[2])
